@@ -1,0 +1,183 @@
+/*
+ * TOA (TCP Option Address) parsing, shared by every program that needs the real client.
+ * bpf_load_hdr_opt cannot find kinds 253/254 without their 2-byte "magic" (the client port,
+ * unknown here), so we walk the raw option bytes the way the kernel's tcp_parse_options does:
+ * EOL ends, NOP is one byte, a length < 2 ("silly") or running past the end (partial) stops.
+ *
+ * Dialects are a table set from user space before load: (kind, len) -> address family.
+ * len 8 = port(2) + IPv4(4); len 20 = port(2) + IPv6(16).
+ */
+#ifndef TCPLENS_TOA_H
+#define TCPLENS_TOA_H
+
+#include "tcplens.h"
+
+#define TOA_MAX_DIALECTS 8
+#define TCP_OPTS_MAX 40
+/* Stack buffers that hold options are this big so masked indexes stay in bounds. */
+#define TOA_BUF 64
+
+struct toa_dialect {
+	__u8 kind;
+	__u8 len;    /* 8 or 20 */
+	__u8 family; /* 4 or 6 */
+	__u8 _pad;
+};
+
+enum toa_status {
+	TOA_NONE = 0,      /* no TOA-kind option present */
+	TOA_FOUND = 1,     /* a well-formed option of a configured dialect */
+	TOA_MALFORMED = 2, /* a TOA kind with a wrong length, or options cut short / silly */
+};
+
+struct toa_found {
+	__u8 status;
+	__u8 kind;
+	__u8 len;
+	__u8 family;
+	__u16 port; /* host order */
+	__u8 _pad[2];
+	__u8 addr[16];
+};
+
+const volatile struct toa_dialect toa_dialects[TOA_MAX_DIALECTS] = {
+	{ .kind = 254, .len = 8, .family = 4 },
+	{ .kind = 253, .len = 20, .family = 6 },
+	{ .kind = 254, .len = 20, .family = 6 },
+};
+const volatile __u32 toa_dialect_count = 3;
+
+/* Option bytes gathered from a packet or a saved SYN. A struct, so the parser below can be a
+ * global BPF function: the verifier checks it once, not once per call site and path. */
+struct toa_opts {
+	__u8 b[TOA_BUF];
+	__u32 n;
+};
+
+/* Copy up to 40 option bytes that follow a TCP header at `th` (a packet pointer). Fewer than
+ * doff says bytes are missing; the parser then sees a cut-short option. */
+static __always_inline void toa_copy_opts(struct toa_opts *o, const void *th, const void *end)
+{
+	const struct tcphdr *tcp = th;
+	const __u8 *p = (const __u8 *)(tcp + 1);
+	__u32 n, j;
+
+	o->n = 0;
+	if ((const void *)(tcp + 1) > end)
+		return;
+	n = tcp->doff * 4;
+	if (n <= sizeof(*tcp))
+		return;
+	n -= sizeof(*tcp);
+	if (n > TCP_OPTS_MAX)
+		n = TCP_OPTS_MAX;
+	for (j = 0; j < TCP_OPTS_MAX; j++) {
+		if (j >= n)
+			break;
+		if ((const void *)(p + j + 1) > end)
+			break;
+		o->b[j] = p[j];
+	}
+	o->n = j;
+}
+
+/* The options of a TCP header held in a stack buffer of >= 60 bytes (a saved SYN of `got` bytes). */
+static __always_inline void toa_copy_hdr(struct toa_opts *o, const __u8 *hdr, __u32 got)
+{
+	__u32 n = (hdr[12] >> 4) * 4;
+
+	o->n = 0;
+	if (n > got)
+		n = got;
+	if (n <= 20)
+		return;
+	n -= 20;
+	if (n > TCP_OPTS_MAX)
+		n = TCP_OPTS_MAX;
+	__builtin_memcpy(o->b, hdr + 20, TCP_OPTS_MAX); /* hdr holds >= 60 bytes; n says how many count */
+	o->n = n;
+}
+
+/* Hide a value from clang so it keeps the mask that proves bounds to the verifier. */
+#define TOA_IDX(x) ({ __u32 __v = (x); asm volatile("" : "+r"(__v)); __v & (TOA_BUF - 1); })
+
+/* Which dialect a (kind, len) is: its index, -1 for a TOA kind with a wrong length, -2 otherwise. */
+static __always_inline int toa_dialect_of(__u8 kind, __u8 size)
+{
+	int kind_match = 0;
+	__u32 d;
+
+	for (d = 0; d < TOA_MAX_DIALECTS; d++) {
+		if (d >= toa_dialect_count)
+			break;
+		if (toa_dialects[d].kind != kind)
+			continue;
+		if (toa_dialects[d].len == size)
+			return d;
+		kind_match = 1;
+	}
+	return kind_match ? -1 : -2;
+}
+
+/*
+ * Walk the option bytes; fill *out; return out->status. The loop steps over byte positions (a
+ * counter the verifier knows exactly) and only looks at a position where an option starts
+ * (`next`), so every read is at a constant offset and the verifier's work stays small.
+ */
+__noinline int toa_parse(const struct toa_opts *o, struct toa_found *out)
+{
+	__u32 pos, next = 0, n, j, at = 0;
+	int wrong_len = 0, match = -2;
+	__u8 size = 0;
+
+	if (!o || !out)
+		return TOA_NONE;
+	out->status = TOA_NONE;
+	n = o->n;
+	for (pos = 0; pos < TCP_OPTS_MAX; pos++) {
+		__u8 kind;
+
+		if (pos >= n)
+			break;
+		if (pos != next)
+			continue;
+		kind = o->b[pos];
+		if (kind == 0) /* EOL */
+			break;
+		if (kind == 1) { /* NOP */
+			next = pos + 1;
+			continue;
+		}
+		if (pos + 1 >= n) { /* no room for the length byte */
+			out->status = TOA_MALFORMED;
+			return TOA_MALFORMED;
+		}
+		size = o->b[pos + 1];
+		if (size < 2 || pos + size > n) { /* silly or partial: the kernel stops here too */
+			out->status = TOA_MALFORMED;
+			return TOA_MALFORMED;
+		}
+		match = toa_dialect_of(kind, size);
+		if (match >= 0) {
+			at = pos;
+			break;
+		}
+		if (match == -1)
+			wrong_len = 1;
+		next = pos + size;
+	}
+	if (match < 0) {
+		out->status = wrong_len ? TOA_MALFORMED : TOA_NONE;
+		return out->status;
+	}
+	out->status = TOA_FOUND;
+	out->kind = o->b[TOA_IDX(at)];
+	out->len = size;
+	out->family = toa_dialects[match & (TOA_MAX_DIALECTS - 1)].family;
+	out->port = ((__u16)o->b[TOA_IDX(at + 2)] << 8) | o->b[TOA_IDX(at + 3)];
+	for (j = 0; j < 16; j++)
+		out->addr[j] = j + 4 < size ? o->b[TOA_IDX(at + 4 + j)] : 0;
+	return TOA_FOUND;
+}
+
+#endif

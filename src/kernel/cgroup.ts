@@ -1,0 +1,57 @@
+// cgroup v2: where it is mounted, opening one for attach, and throwaway cgroups for tests.
+import { readFileSync, existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { c, errno, strerror, O_RDONLY, O_DIRECTORY, O_CLOEXEC } from './libbpf.js';
+import { TcplensError } from './errors.js';
+
+/** The cgroup2 mount point (hybrid hosts mount it at /sys/fs/cgroup/unified). */
+export function cgroup2Mount(): string {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  for (const line of mounts) {
+    const [pre, post] = line.split(' - ');
+    if (post?.startsWith('cgroup2 ')) return pre.split(' ')[4];
+  }
+  throw new TcplensError('TCPLENS_ERR_NO_CGROUP', 'no cgroup v2 filesystem is mounted',
+    'mount one: mkdir -p /sys/fs/cgroup/unified && mount -t cgroup2 none /sys/fs/cgroup/unified');
+}
+
+/** A cgroup path as the user gave it: absolute, or relative to the cgroup2 mount. */
+export function resolveCgroup(path?: string): string {
+  const root = cgroup2Mount();
+  if (!path) return root;
+  const full = path.startsWith('/') && path.startsWith(root) ? path : join(root, path);
+  if (!existsSync(full) || !existsSync(join(full, 'cgroup.procs'))) {
+    throw new TcplensError('TCPLENS_ERR_NO_CGROUP', `cgroup ${path} does not exist (looked for ${full})`,
+      `give a cgroup v2 directory under ${root}, e.g. --cgroup system.slice/nginx.service`);
+  }
+  return full;
+}
+
+export function openCgroup(path: string): number {
+  const fd = c.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) as number;
+  if (fd < 0) {
+    throw new TcplensError('TCPLENS_ERR_NO_CGROUP', `cannot open cgroup ${path}: ${strerror(errno())}`,
+      'the path must be a cgroup v2 directory; see `mount | grep cgroup2`');
+  }
+  return fd;
+}
+
+/** A fresh cgroup under the cgroup2 root; remove() moves nobody, so empty it first. */
+export function createCgroup(name: string): { path: string; join(pid: number): void; remove(): void } {
+  const path = join(cgroup2Mount(), name);
+  mkdirSync(path, { recursive: true });
+  return {
+    path,
+    join: (pid: number) => writeFileSync(join(path, 'cgroup.procs'), `${pid}\n`),
+    remove: () => {
+      // Any process still inside goes back to the root so the directory can go.
+      try {
+        const procs = readFileSync(join(path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+        for (const p of procs) {
+          try { writeFileSync(join(cgroup2Mount(), 'cgroup.procs'), `${p}\n`); } catch { /* gone */ }
+        }
+        rmdirSync(path);
+      } catch { /* already gone */ }
+    },
+  };
+}
