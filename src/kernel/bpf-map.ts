@@ -61,19 +61,13 @@ export class BpfMap {
     return out;
   }
 
-  /** Per-CPU array of u64 counters: the sum over CPUs of each slot. */
-  percpuCounters(slots: number): number[] {
-    const cpus = numPossibleCpus();
+  /** The per-CPU copies of entry `index` of a per-CPU array (each padded to 8 bytes). */
+  percpuValue(index = 0): Buffer {
     const key = Buffer.alloc(4);
-    const sums: number[] = [];
-    for (let i = 0; i < slots; i++) {
-      key.writeUInt32LE(i);
-      const v = this.lookup(key, 8 * cpus);
-      let sum = 0;
-      if (v) for (let c = 0; c < cpus; c++) sum += Number(v.readBigUInt64LE(8 * c));
-      sums.push(sum);
-    }
-    return sums;
+    key.writeUInt32LE(index);
+    const v = this.lookup(key, ((this.valueSize + 7) & ~7) * numPossibleCpus());
+    if (!v) throw this.fail('per-CPU lookup');
+    return v;
   }
 
   private fail(op: string): TcplensError {

@@ -148,9 +148,14 @@ export class BpfObject {
     return { runTimeNs: Number(info.readBigUInt64LE(192)), runCnt: Number(info.readBigUInt64LE(200)) };
   }
 
-  close(): void {
+  /** Detach every program this object attached; maps stay readable until close(). */
+  detachAll(): void {
     for (const l of this.links.reverse()) l.destroy();
     this.links = [];
+  }
+
+  close(): void {
+    this.detachAll();
     if (!isNull(this.obj)) bpf.object_close(this.obj);
     this.obj = 0n;
   }

@@ -40,6 +40,49 @@ export class StructLayout {
   offset(name: string, size?: number): number {
     return this.field(name, size).offset;
   }
+
+  /** Encode one struct value: integer fields from numbers, array fields from bytes. */
+  encode(values: Record<string, number | bigint | Uint8Array>, out = new Uint8Array(this.size), base = 0): Uint8Array {
+    const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    for (const [name, v] of Object.entries(values)) {
+      const f = this.field(name);
+      const at = base + f.offset;
+      if (v instanceof Uint8Array) {
+        if (v.length > f.size) throw new Error(`${this.name}.${name}: ${v.length} bytes > ${f.size}`);
+        out.set(v, at);
+        continue;
+      }
+      const n = BigInt(v);
+      if (f.size === 1) dv.setUint8(at, Number(n & 0xffn));
+      else if (f.size === 2) dv.setUint16(at, Number(n & 0xffffn), true);
+      else if (f.size === 4) dv.setUint32(at, Number(n & 0xffffffffn), true);
+      else if (f.size === 8) dv.setBigUint64(at, BigInt.asUintN(64, n), true);
+      else throw new Error(`${this.name}.${name}: cannot encode a number into ${f.size} bytes`);
+    }
+    return out;
+  }
+
+  /** Encode an array of structs of `length` slots (rodata tables). */
+  encodeArray(items: Record<string, number | bigint | Uint8Array>[], length: number): Uint8Array {
+    if (items.length > length) throw new Error(`${this.name}: ${items.length} entries > ${length}`);
+    const out = new Uint8Array(this.size * length);
+    items.forEach((item, i) => this.encode(item, out, i * this.size));
+    return out;
+  }
+
+  /** Sum each u64 field over the per-CPU copies of a per-CPU map value. */
+  sumPerCpu(raw: Uint8Array, cpus: number): Record<string, number> {
+    const stride = (this.size + 7) & ~7;
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const out: Record<string, number> = {};
+    for (const f of this.fields.values()) {
+      if (f.size !== 8) continue;
+      let sum = 0;
+      for (let c = 0; c < cpus; c++) sum += Number(dv.getBigUint64(c * stride + f.offset, true));
+      out[f.name] = sum;
+    }
+    return out;
+  }
 }
 
 export class Btf {

@@ -92,6 +92,8 @@ export const c = {
   vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t n, const char *fmt, void *ap)'),
   strerror: libc.func('const char *strerror(int errnum)'),
   setns: libc.func('int setns(int fd, int nstype)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)'),
 };
 
 export const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;

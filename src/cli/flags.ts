@@ -1,0 +1,75 @@
+// Flags are typed data: each command declares a table, and parse() turns argv into a typed
+// object or a TcplensError with a code and a hint. Built on node:util parseArgs (strict).
+import { parseArgs } from 'node:util';
+import { TcplensError } from '../kernel/errors.js';
+
+export interface FlagSpec {
+  type: 'boolean' | 'string';
+  short?: string;
+  multiple?: boolean;
+  default?: string | boolean | string[];
+  help: string;
+  /** value placeholder shown in help, e.g. CIDR */
+  arg?: string;
+}
+
+export type FlagTable = Record<string, FlagSpec>;
+
+type Value<S extends FlagSpec> = S['type'] extends 'boolean'
+  ? boolean
+  : S['multiple'] extends true ? string[] : string | undefined;
+
+export type Parsed<T extends FlagTable> = { [K in keyof T]: Value<T[K]> } & { _: string[] };
+
+export function parseFlags<T extends FlagTable>(argv: string[], table: T, command: string): Parsed<T> {
+  const options: Record<string, { type: 'boolean' | 'string'; short?: string; multiple?: boolean }> = {};
+  for (const [name, spec] of Object.entries(table)) {
+    options[name] = { type: spec.type, ...(spec.short && { short: spec.short }), ...(spec.multiple && { multiple: true }) };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    const msg = (e as Error).message;
+    const code = /Unknown option/.test(msg) ? 'TCPLENS_ERR_UNKNOWN_FLAG' : 'TCPLENS_ERR_BAD_FLAG';
+    throw new TcplensError(code, `${command}: ${msg.replace(/\. To specify a positional.*$/s, '')}`,
+      `see: tcplens ${command} --help`);
+  }
+  const out: Record<string, unknown> = { _: parsed.positionals };
+  for (const [name, spec] of Object.entries(table)) {
+    const v = (parsed.values as Record<string, unknown>)[name];
+    out[name] = v ?? spec.default ?? (spec.type === 'boolean' ? false : spec.multiple ? [] : undefined);
+  }
+  return out as Parsed<T>;
+}
+
+export function helpText(usage: string, table: FlagTable): string {
+  const rows = Object.entries(table).map(([name, s]) => {
+    const left = `${s.short ? `-${s.short}, ` : '    '}--${name}${s.type === 'string' ? ` ${s.arg ?? 'VALUE'}` : ''}`;
+    return `  ${left.padEnd(30)} ${s.help}`;
+  });
+  return `usage: ${usage}\n\n${rows.join('\n')}\n`;
+}
+
+/** A whole number in [min, max], or a TcplensError naming the flag. */
+export function intFlag(name: string, value: string, min: number, max: number,
+  code: 'TCPLENS_ERR_BAD_PORT' | 'TCPLENS_ERR_BAD_FLAG' = 'TCPLENS_ERR_BAD_FLAG'): number {
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new TcplensError(code, `--${name} ${value}: expected a whole number from ${min} to ${max}`, `e.g. --${name} ${min}`);
+  }
+  return Number(value);
+}
+
+/** "10s", "250ms", "2m", "0" -> nanoseconds. */
+export function durationFlag(name: string, value: string): bigint {
+  const m = /^(\d+(?:\.\d+)?)(ns|us|ms|s|m)?$/.exec(value.trim());
+  if (!m) {
+    throw new TcplensError('TCPLENS_ERR_BAD_WINDOW', `--${name} ${value}: not a duration`, `use e.g. --${name} 10s, 500ms or 0 (off)`);
+  }
+  const unit = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9 }[(m[2] ?? 's') as 'ns'];
+  const ns = BigInt(Math.round(Number(m[1]) * unit));
+  if (ns > 3600n * 1_000_000_000n) {
+    throw new TcplensError('TCPLENS_ERR_BAD_WINDOW', `--${name} ${value}: longer than an hour`, 'merging windows are seconds to minutes');
+  }
+  return ns;
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// tcplens: one file per command under src/cli/; this file only dispatches and prints errors.
+import { formatError, TcplensError } from '../kernel/errors.js';
+
+type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
+
+const commands: Record<string, Command> = {
+  accept: { summary: 'inbound TCP connections with the real client behind the balancer (TOA)', load: () => import('./accept.js') },
+  lab: { summary: 'an LVS-FULLNAT testbed in network namespaces; `tcplens lab demo` to start', load: () => import('./lab.js') },
+  toa: { summary: 'give unmodified applications the real client address (toa.ko without a module)', load: () => import('./toa.js') },
+};
+
+function usage(): string {
+  const rows = Object.entries(commands).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`);
+  return `usage: tcplens <command> [flags]\n\ncommands:\n${rows.join('\n')}\n\nRun tcplens <command> --help for its flags.\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    throw new TcplensError('TCPLENS_ERR_UNKNOWN_COMMAND', `unknown command '${name}'`, `commands: ${Object.keys(commands).join(', ')}`);
+  }
+  return (await cmd.load()).run(rest);
+}
+
+const verbose = process.argv.includes('--verbose') || process.env.TCPLENS_VERBOSE === '1';
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e) => {
+    process.stderr.write(formatError(e, verbose));
+    process.exitCode = 2;
+  },
+);
