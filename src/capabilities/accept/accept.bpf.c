@@ -8,15 +8,12 @@
  * toa.ko's sk_user_data when the wire had no TOA, the trust decision, merging, the ring.
  */
 #include "tcplens.h"
-#include "toa.h"
+#include "toa-sockops.h"
 #include "trust.h"
 #include "accept.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define SOL_TCP 6
-#define TCP_SAVE_SYN 27
-#define TCP_BPF_SYN 1005
 #define TCP_ESTABLISHED_STATE 1
 #define TCP_SYN_RECV_STATE 3
 #define MAX_PORTS 8
@@ -120,12 +117,11 @@ static __always_inline int on_listen(struct bpf_sock_ops *skops)
 {
 	struct accept_listener_key key = { .netns = bpf_get_netns_cookie(skops), .port = skops->local_port };
 	struct accept_listener who = { .pid = bpf_get_current_pid_tgid() >> 32 };
-	int one = 1;
 
 	bpf_get_current_comm(who.comm, sizeof(who.comm));
 	bpf_map_update_elem(&listeners, &key, &who, BPF_ANY);
 	if (save_syn)
-		bpf_setsockopt(skops, SOL_TCP, TCP_SAVE_SYN, &one, sizeof(one));
+		toa_save_syn(skops);
 	return 1;
 }
 
@@ -135,8 +131,7 @@ static __always_inline int on_passive_established(struct bpf_sock_ops *skops)
 	struct bpf_sock *sk;
 	struct accept_event ev = {};
 	struct toa_found toa = {};
-	struct toa_opts opts = {};
-	int malformed = 0;
+	int from;
 
 	fill_endpoints(skops, &ev);
 	if ((filter_family && filter_family != ev.local.family) || !port_wanted(ev.local.port)) {
@@ -148,25 +143,11 @@ static __always_inline int on_passive_established(struct bpf_sock_ops *skops)
 	ev.count = 1;
 	ev.netns = bpf_get_netns_cookie(skops);
 
-	/* 1. the handshake-completing ACK (skb_data starts at its TCP header) */
-	toa_copy_opts(&opts, (void *)(long)skops->skb_data, (void *)(long)skops->skb_data_end);
-	if (toa_parse(&opts, &toa) == TOA_FOUND) {
-		take_toa(&ev, &toa, ACCEPT_SRC_ACK);
-	} else {
-		/* 2. the saved SYN, when the listener was opened while we were attached */
-		__u8 syn[64] = {};
-
-		malformed |= toa.status == TOA_MALFORMED;
-		if (save_syn && bpf_getsockopt(skops, SOL_TCP, TCP_BPF_SYN, syn, 60) >= 0) {
-			toa_copy_hdr(&opts, syn, 60);
-			if (toa_parse(&opts, &toa) == TOA_FOUND)
-				take_toa(&ev, &toa, ACCEPT_SRC_SYN);
-			malformed |= toa.status == TOA_MALFORMED;
-		}
-	}
-	if (malformed && !(ev.flags & ACCEPT_F_TOA))
+	from = toa_from_handshake(skops, &toa, save_syn);
+	if (from != TOA_FROM_NONE)
+		take_toa(&ev, &toa, from == TOA_FROM_ACK ? ACCEPT_SRC_ACK : ACCEPT_SRC_SYN);
+	else if (toa.status == TOA_MALFORMED)
 		ev.flags |= ACCEPT_F_MALFORMED;
-
 	{
 		struct accept_listener_key key = { .netns = ev.netns, .port = ev.local.port };
 		struct accept_listener *who = bpf_map_lookup_elem(&listeners, &key);
