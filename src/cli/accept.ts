@@ -53,7 +53,7 @@ export function acceptOptions(v: ReturnType<typeof parseFlags<typeof flags>>): A
 }
 
 export function summaryLine(c: AcceptCounters): string {
-  return `tcplens accept: ${c.connections} connections in ${c.events} events (${c.merged} merged), ${c.lost} lost; ` +
+  return `tcplens accept: ${c.connections} connections in ${c.records} events (${c.merged} merged), ${c.lost} lost; ` +
     `TOA seen ${c.toa_seen}, untrusted ${c.toa_untrusted}, malformed ${c.toa_malformed}, none ${c.no_toa}; filtered ${c.filtered}`;
 }
 

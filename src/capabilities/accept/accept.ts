@@ -41,8 +41,9 @@ export interface AcceptRecord {
   comm: string | null;
 }
 
+/** The kernel's counters, plus `records`: events handed on (from the ring and from closed windows). */
 export type AcceptCounters = Record<'lost' | 'connections' | 'events' | 'merged' | 'toa_seen' | 'toa_untrusted' |
-  'toa_malformed' | 'no_toa' | 'filtered', number>;
+  'toa_malformed' | 'no_toa' | 'filtered' | 'records', number>;
 
 export const MAX_PORTS = 8;
 const MAX_TRUSTED = 16;
@@ -139,9 +140,12 @@ export class AcceptTracer {
   private readonly decoder: AcceptDecoder;
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private records = 0;
+  private readonly onRecord: (r: AcceptRecord) => void;
 
   private constructor(private readonly obj: BpfObject, private readonly opts: AcceptOptions,
-    private readonly onRecord: (r: AcceptRecord) => void) {
+    onRecord: (r: AcceptRecord) => void) {
+    this.onRecord = (r) => { this.records++; onRecord(r); };
     const own = ownNetnsCookie();
     const proc = new ProcListeners();
     this.decoder = new AcceptDecoder(obj.struct('accept_event'), obj.struct('tcplens_endpoint'),
@@ -172,7 +176,7 @@ export class AcceptTracer {
   }
 
   counters(): AcceptCounters {
-    return readCounters<keyof AcceptCounters>(this.obj, 'accept_counters');
+    return { ...readCounters<Exclude<keyof AcceptCounters, 'records'>>(this.obj, 'accept_counters'), records: this.records };
   }
 
   /** Detach, hand on everything collected (ring and open merge windows), release. */

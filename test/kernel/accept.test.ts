@@ -1,0 +1,212 @@
+// tcplens accept against the real kernel: two namespaces, a client whose cgroup writes TOA options
+// (as a FULLNAT balancer does), a server in its own cgroup, and the real CLI watching that cgroup.
+import test, { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { NetPair } from './helpers/netns.js';
+import { ToaWriter, WRITE_ACK, WRITE_SYN } from './helpers/toa-writer.js';
+import { startTcplens } from './helpers/tcplens-cli.js';
+import { encodeToa } from '../../src/net/toa.js';
+import { parseAddr } from '../../src/net/addr.js';
+import { repoRoot } from '../../src/kernel/paths.js';
+import type { AcceptRecord } from '../../src/capabilities/accept/accept.js';
+
+const helper = (name: string) => `${repoRoot}/dist/test/kernel/helpers/${name}.js`;
+const PORT = 8080;
+let pair: NetPair;
+
+before(async () => {
+  pair = new NetPair('acc');
+});
+after(() => pair?.dispose());
+
+/** Run `tcplens accept` on the server cgroup while `traffic` runs; the JSON records and stderr. */
+async function watch(args: string[], traffic: () => Promise<void>, serverHost = '::'):
+  Promise<{ records: AcceptRecord[]; stderr: string[] }> {
+  const t = await startTcplens(['accept', '--json', '--cgroup', pair.server.cgroup, ...args]);
+  // The listener opens after tcplens attached, so its SYNs are saved too.
+  const server = pair.spawnIn(pair.server, [process.execPath, helper('tcp-server'), serverHost, String(PORT)]);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.stdout!.once('data', () => resolve());
+      server.once('exit', (c) => reject(new Error(`server exited ${c}`)));
+    });
+    await traffic();
+  } finally {
+    server.kill('SIGKILL');
+  }
+  const r = await t.stop();
+  assert.equal(r.code, 0, r.stderr.join('\n'));
+  return { records: r.stdout.map((l) => JSON.parse(l) as AcceptRecord), stderr: r.stderr };
+}
+
+function connect(host: string, extra: string[]): Promise<string> {
+  return pair.run(pair.client, [process.execPath, helper('tcp-client'), '--host', host, '--port', String(PORT), ...extra]);
+}
+
+const toa4 = (addr: string, port: number, kind = 254) => encodeToa(kind, 4, parseAddr(addr)!.bytes, port);
+const toa6 = (addr: string, port: number, kind: number) => encodeToa(kind, 6, parseAddr(addr)!.bytes, port);
+
+test('each connection reports exactly the client its TOA (254/8 on SYN and ACK) names', async () => {
+  const writer = new ToaWriter(pair.client.cgroup);
+  try {
+    const ports = [41001, 41002, 41003, 41004, 41005];
+    ports.forEach((p, i) => writer.forPort(p, toa4(`198.51.100.${i + 10}`, 5000 + i)));
+    const { records, stderr } = await watch(['--merge-window', '0'], async () => {
+      await connect(pair.server.ip4, ['--ports', ports.join(',')]);
+    });
+    assert.equal(records.length, ports.length, JSON.stringify(records));
+    for (const [i, p] of ports.entries()) {
+      const r = records.find((x) => x.peer === `${pair.client.ip4}:${p}`);
+      assert.ok(r, `an event for client port ${p}`);
+      assert.equal(r.client, `198.51.100.${i + 10}:${5000 + i}`);
+      assert.equal(r.local, `${pair.server.ip4}:${PORT}`, 'IPv4 on the dual-stack listener is reported as IPv4');
+      assert.deepEqual(r.toa, { kind: 254, len: 8, source: 'ack', claimed: r.client });
+      assert.equal(r.trusted, true);
+      assert.equal(r.count, 1);
+      assert.ok(r.kernel_ns > 0 && r.kernel_ns < 1_000_000, `kernel_ns ${r.kernel_ns}`);
+      assert.equal(r.comm, 'node', 'the listening process');
+      assert.ok(r.pid && r.pid > 1);
+      assert.ok(!Number.isNaN(Date.parse(r.time)));
+    }
+    assert.ok(stderr.some((l) => /no --trusted-lb given/.test(l)), 'warns once that every TOA is believed');
+    assert.ok(stderr.some((l) => /5 connections in 5 events .* TOA seen 5, untrusted 0/.test(l)), stderr.join('\n'));
+  } finally {
+    writer.close();
+  }
+});
+
+test('a TOA only on the SYN is read from the saved SYN', async () => {
+  const writer = new ToaWriter(pair.client.cgroup, WRITE_SYN);
+  try {
+    writer.forAll(toa4('203.0.113.9', 777));
+    const { records } = await watch(['--merge-window', '0'], () => connect(pair.server.ip4, ['--count', '2']).then(() => undefined));
+    assert.equal(records.length, 2);
+    for (const r of records) {
+      assert.equal(r.client, '203.0.113.9:777');
+      assert.equal(r.toa?.source, 'syn');
+    }
+  } finally {
+    writer.close();
+  }
+});
+
+test('a TOA only on the ACK is read from the ACK', async () => {
+  const writer = new ToaWriter(pair.client.cgroup, WRITE_ACK);
+  try {
+    writer.forAll(toa4('203.0.113.10', 778));
+    const { records } = await watch(['--merge-window', '0', '--no-save-syn'], () => connect(pair.server.ip4, []).then(() => undefined));
+    assert.equal(records.length, 1);
+    assert.equal(records[0].client, '203.0.113.10:778');
+    assert.equal(records[0].toa?.source, 'ack');
+  } finally {
+    writer.close();
+  }
+});
+
+test('IPv6: 253/20 and 254/20 carry IPv6 clients over IPv6 connections', async () => {
+  const writer = new ToaWriter(pair.client.cgroup);
+  try {
+    writer.forPort(42001, toa6('2001:db8::a', 6001, 253));
+    writer.forPort(42002, toa6('2001:db8::b', 6002, 254));
+    const { records } = await watch(['--merge-window', '0', '-6'], async () => {
+      await connect(pair.server.ip6, ['--ports', '42001,42002']);
+      await connect(pair.server.ip4, ['--count', '1']); // IPv4: left out by -6
+    });
+    assert.equal(records.length, 2, JSON.stringify(records));
+    const a = records.find((r) => r.peer === `[${pair.client.ip6}]:42001`)!;
+    const b = records.find((r) => r.peer === `[${pair.client.ip6}]:42002`)!;
+    assert.equal(a.client, '[2001:db8::a]:6001');
+    assert.deepEqual([a.toa?.kind, a.toa?.len], [253, 20]);
+    assert.equal(b.client, '[2001:db8::b]:6002');
+    assert.deepEqual([b.toa?.kind, b.toa?.len], [254, 20]);
+    assert.equal(a.local, `[${pair.server.ip6}]:${PORT}`);
+  } finally {
+    writer.close();
+  }
+});
+
+test('no TOA: client is null and the peer is what the server sees', async () => {
+  const { records, stderr } = await watch(['--merge-window', '0'], () => connect(pair.server.ip4, ['--count', '2']).then(() => undefined));
+  assert.equal(records.length, 2);
+  for (const r of records) {
+    assert.equal(r.client, null);
+    assert.equal(r.toa, null);
+    assert.equal(r.trusted, null);
+    assert.ok(r.peer.startsWith(`${pair.client.ip4}:`));
+  }
+  assert.ok(stderr.some((l) => /none 2/.test(l)));
+});
+
+test('--trusted-lb: a TOA from outside the list is not used, and is counted; from inside it is', async () => {
+  const writer = new ToaWriter(pair.client.cgroup);
+  try {
+    writer.forAll(toa4('192.0.2.66', 1234));
+    const untrusted = await watch(['--merge-window', '0', '--trusted-lb', '10.99.0.0/16', '--trusted-lb', 'fd00:99::/64'],
+      () => connect(pair.server.ip4, []).then(() => undefined));
+    assert.equal(untrusted.records.length, 1);
+    const u = untrusted.records[0];
+    assert.equal(u.client, null, 'an untrusted TOA is never the client');
+    assert.equal(u.trusted, false);
+    assert.equal(u.toa?.claimed, '192.0.2.66:1234', 'but what it claimed is shown');
+    assert.ok(untrusted.stderr.some((l) => /untrusted 1/.test(l)), untrusted.stderr.join('\n'));
+    assert.ok(!untrusted.stderr.some((l) => /no --trusted-lb given/.test(l)));
+
+    const trusted = await watch(['--merge-window', '0', '--trusted-lb', `${pair.client.ip4}/32`],
+      () => connect(pair.server.ip4, []).then(() => undefined));
+    assert.equal(trusted.records[0].client, '192.0.2.66:1234');
+    assert.equal(trusted.records[0].trusted, true);
+  } finally {
+    writer.close();
+  }
+});
+
+test('merging: N connections of one client within the window are one event with count N', async () => {
+  const writer = new ToaWriter(pair.client.cgroup);
+  try {
+    writer.forAll(toa4('198.51.100.77', 9999));
+    const N = 7;
+    const { records, stderr } = await watch(['--merge-window', '30s'], () => connect(pair.server.ip4, ['--count', String(N)]).then(() => undefined));
+    assert.equal(records.length, 1, JSON.stringify(records));
+    assert.equal(records[0].count, N);
+    assert.equal(records[0].client, '198.51.100.77:9999');
+    assert.ok(records[0].last && records[0].last >= records[0].time);
+    assert.ok(stderr.some((l) => new RegExp(`${N} connections in 1 events \\(${N - 1} merged\\)`).test(l)), stderr.join('\n'));
+  } finally {
+    writer.close();
+  }
+});
+
+test('merging: a closed window is handed on while tcplens keeps running', async () => {
+  const t = await startTcplens(['accept', '--json', '--cgroup', pair.server.cgroup, '--merge-window', '300ms']);
+  const server = pair.spawnIn(pair.server, [process.execPath, helper('tcp-server'), '::', String(PORT)]);
+  try {
+    await new Promise((r) => server.stdout!.once('data', r));
+    await connect(pair.server.ip4, ['--count', '3']);
+    const line = await t.stdout.wait(/"count":3/, 5000);
+    assert.equal(JSON.parse(line).count, 3, 'swept after the window closed, before exit');
+  } finally {
+    server.kill('SIGKILL');
+    await t.stop();
+  }
+});
+
+test('--port filters in the kernel: other ports are counted as filtered, not reported', async () => {
+  const { records, stderr } = await watch(['--merge-window', '0', '--port', '9'], () => connect(pair.server.ip4, ['--count', '2']).then(() => undefined));
+  assert.equal(records.length, 0);
+  assert.ok(stderr.some((l) => /filtered 2/.test(l)), stderr.join('\n'));
+});
+
+test('nothing stays attached after exit, also after SIGKILL', async () => {
+  const attached = () => execFileSync('bpftool', ['cgroup', 'show', pair.server.cgroup], { encoding: 'utf8' });
+  const progs = () => execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' });
+  for (const signal of ['SIGINT', 'SIGKILL'] as const) {
+    const t = await startTcplens(['accept', '--cgroup', pair.server.cgroup]);
+    assert.match(attached(), /sock_ops/);
+    await t.stop(signal);
+    // BPF links die with their process; give the kernel a moment to release them.
+    for (let i = 0; i < 50 && /accept_sockops|accept_state/.test(progs()); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.doesNotMatch(attached(), /sock_ops/, `after ${signal}`);
+    assert.doesNotMatch(progs(), /accept_sockops|accept_state/, `after ${signal}`);
+  }
+});

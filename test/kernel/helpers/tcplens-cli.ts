@@ -1,0 +1,40 @@
+// Runs the real tcplens CLI as a child process, as a user would.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { repoRoot } from '../../../src/kernel/paths.js';
+import { Lines } from './netns.js';
+
+export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+
+export interface Running { proc: ChildProcess; stdout: Lines; stderr: Lines; stop(signal?: NodeJS.Signals): Promise<{ code: number | null; stdout: string[]; stderr: string[] }> }
+
+export async function startTcplens(args: string[], ready = /tcplens: attached/): Promise<Running> {
+  const proc = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout = new Lines(proc, 'stdout');
+  const stderr = new Lines(proc, 'stderr');
+  await stderr.wait(ready, 20000);
+  return {
+    proc, stdout, stderr,
+    stop: async (signal: NodeJS.Signals = 'SIGINT') => {
+      if (proc.exitCode === null) proc.kill(signal);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
+      const [code] = proc.exitCode === null ? await once(proc, 'exit') : [proc.exitCode];
+      clearTimeout(timer);
+      await new Promise((r) => setImmediate(r));
+      return { code, stdout: stdout.all, stderr: stderr.all };
+    },
+  };
+}
+
+/** Run tcplens to completion; exit code and output. */
+export async function runTcplens(args: string[], opts: { uid?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.uid });
+  let stdout = '', stderr = '';
+  proc.stdout.on('data', (d) => { stdout += d; });
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 30000);
+  const [code] = await once(proc, 'exit');
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}

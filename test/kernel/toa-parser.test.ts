@@ -1,0 +1,109 @@
+// The kernel's TOA parser (bpf/include/toa.h), run through BPF_PROG_TEST_RUN on crafted frames:
+// it must agree with the TS codec on every case, hostile ones included.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { BpfObject } from '../../src/kernel/bpf-object.js';
+import { objectPath } from '../../src/kernel/paths.js';
+import { formatAddr, type Family } from '../../src/net/addr.js';
+import { dialectTable, MAX_DIALECTS, type ToaDialect } from '../../src/net/toa.js';
+import { toaCases } from '../cases/toa-cases.js';
+
+/** Ethernet + IPv4 or IPv6 + TCP with these option bytes (padded with EOL to a multiple of 4). */
+function frame(opts: number[], ipv6 = false, cutTo?: number): Uint8Array {
+  const optLen = (opts.length + 3) & ~3;
+  const tcp = new Uint8Array(20 + optLen);
+  tcp.set([0x1f, 0x90, 0x00, 0x50], 0);
+  tcp[12] = ((20 + optLen) / 4) << 4;
+  tcp[13] = 0x10; // ACK
+  tcp.set(opts, 20);
+  const eth = new Uint8Array(14);
+  eth[12] = ipv6 ? 0x86 : 0x08;
+  eth[13] = ipv6 ? 0xdd : 0x00;
+  let ip: Uint8Array;
+  if (ipv6) {
+    ip = new Uint8Array(40);
+    ip[0] = 0x60;
+    new DataView(ip.buffer).setUint16(4, tcp.length);
+    ip[6] = 6;
+    ip[7] = 64;
+  } else {
+    ip = new Uint8Array(20);
+    ip[0] = 0x45;
+    new DataView(ip.buffer).setUint16(2, 20 + tcp.length);
+    ip[8] = 64;
+    ip[9] = 6;
+  }
+  const all = new Uint8Array(eth.length + ip.length + tcp.length);
+  all.set(eth);
+  all.set(ip, 14);
+  all.set(tcp, 14 + ip.length);
+  return cutTo === undefined ? all : all.subarray(0, cutTo);
+}
+
+function withParser(dialects: ToaDialect[], fn: (run: (bytes: Uint8Array) => Record<string, unknown>) => void): void {
+  const obj = BpfObject.open(objectPath('test/kernel/fixtures/toa-parse'));
+  try {
+    const d = obj.struct('toa_dialect');
+    obj.setRodata({
+      toa_dialects: d.encodeArray(dialects.map((x) => ({ kind: x.kind, len: x.len, family: x.family })), MAX_DIALECTS),
+      toa_dialect_count: dialects.length,
+    });
+    obj.load();
+    const found = obj.struct('toa_found');
+    const result = obj.map('result');
+    const zero = Buffer.alloc(4);
+    fn((bytes) => {
+      result.update(zero, Buffer.alloc(result.valueSize));
+      const { retval } = obj.testRun('toa_parse_test', bytes);
+      assert.equal(retval, 0, 'the program parsed the frame');
+      const v = result.lookup(zero)!;
+      const status = ['none', 'found', 'malformed'][v[found.offset('status', 1)]];
+      const family = v[found.offset('family', 1)] as Family;
+      const at = found.offset('addr', 16);
+      return {
+        status,
+        kind: v[found.offset('kind', 1)],
+        len: v[found.offset('len', 1)],
+        family,
+        port: v.readUInt16LE(found.offset('port', 2)),
+        addr: status === 'found' ? formatAddr(v.subarray(at, at + 16), family) : undefined,
+      };
+    });
+  } finally {
+    obj.close();
+  }
+}
+
+test('kernel parser agrees with the TOA case table (IPv4 and IPv6 frames)', () => {
+  withParser(dialectTable([]), (run) => {
+    for (const c of toaCases) {
+      for (const ipv6 of [false, true]) {
+        const r = run(frame(c.opts, ipv6));
+        const why = `${c.name} (${ipv6 ? 'IPv6' : 'IPv4'} frame)`;
+        assert.equal(r.status, c.status, why);
+        if (c.status === 'found') {
+          assert.deepEqual([r.kind, r.len, r.family, r.port, r.addr], [c.kind, c.len, c.family, c.port, c.addr], why);
+        }
+      }
+    }
+  });
+});
+
+test('kernel parser: a frame cut off inside the options is malformed, not read past its end', () => {
+  withParser(dialectTable([]), (run) => {
+    const full = frame([1, 1, 254, 8, 0, 80, 10, 0, 0, 1]);
+    assert.equal(run(full).status, 'found');
+    // doff promises 12 option bytes; the frame ends 3 bytes into the TOA's address
+    assert.equal(run(full.subarray(0, 14 + 20 + 20 + 7)).status, 'malformed');
+    // cut before the options begin: nothing to see
+    assert.equal(run(full.subarray(0, 14 + 20 + 18)).status, 'none');
+  });
+});
+
+test('kernel parser: the dialect table comes from rodata (200/8 only)', () => {
+  withParser(dialectTable(['200/8'], false), (run) => {
+    const r = run(frame([200, 8, 0x01, 0xbb, 10, 1, 2, 3]));
+    assert.deepEqual([r.status, r.kind, r.port, r.addr], ['found', 200, 443, '10.1.2.3']);
+    assert.equal(run(frame([254, 8, 0, 80, 10, 0, 0, 1])).status, 'none', '254/8 is not configured');
+  });
+});
