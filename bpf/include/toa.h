@@ -180,4 +180,26 @@ __noinline int toa_parse(const struct toa_opts *o, struct toa_found *out)
 	return TOA_FOUND;
 }
 
+/*
+ * toa.ko keeps the option BY VALUE in sk->sk_user_data: opcode, opsize, port, IPv4 (the 8 bytes
+ * of a little-endian u64). A real kernel pointer there (0xffff...) is someone else's data.
+ */
+static __always_inline int toa_from_toako(__u64 ud, struct toa_found *out)
+{
+	__u8 b[8];
+
+	__builtin_memcpy(b, &ud, 8);
+	out->status = TOA_NONE;
+	if (b[0] != 254 || b[1] != 8 || (ud >> 48) == 0xffff)
+		return TOA_NONE;
+	out->status = TOA_FOUND;
+	out->kind = 254;
+	out->len = 8;
+	out->family = 4;
+	out->port = ((__u16)b[2] << 8) | b[3];
+	__builtin_memset(out->addr, 0, 16);
+	__builtin_memcpy(out->addr, &b[4], 4);
+	return TOA_FOUND;
+}
+
 #endif

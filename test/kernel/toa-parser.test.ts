@@ -107,3 +107,30 @@ test('kernel parser: the dialect table comes from rodata (200/8 only)', () => {
     assert.equal(run(frame([254, 8, 0, 80, 10, 0, 0, 1])).status, 'none', '254/8 is not configured');
   });
 });
+
+test("kernel decodes toa.ko's by-value sk_user_data and refuses kernel pointers", () => {
+  const obj = BpfObject.open(objectPath('test/kernel/fixtures/toa-parse'));
+  try {
+    obj.load();
+    const found = obj.struct('toa_found');
+    const result = obj.map('result');
+    const zero = Buffer.alloc(4);
+    const decode = (value: bigint) => {
+      const pkt = Buffer.alloc(64);
+      pkt.writeBigUInt64LE(value, 0);
+      result.update(zero, Buffer.alloc(result.valueSize));
+      assert.equal(obj.testRun('toako_decode_test', pkt).retval, 0);
+      const v = result.lookup(zero)!;
+      const at = found.offset('addr', 16);
+      return { status: v[found.offset('status', 1)], port: v.readUInt16LE(found.offset('port', 2)), addr: formatAddr(v.subarray(at, at + 16), 4) };
+    };
+    // the example bytes fe 08 91 cd 0a 05 0c 46, as toa.ko leaves them in sk_user_data
+    assert.deepEqual(decode(0x460c050acd9108fen), { status: 1, port: 37325, addr: '10.5.12.70' });
+    assert.equal(decode(0xffff888100996400n).status, 0, 'a kernel pointer is not a TOA');
+    assert.equal(decode(0xffff0c0acd9108fen).status, 0, 'TOA-looking bytes in a pointer-shaped value are refused');
+    assert.equal(decode(0n).status, 0);
+    assert.equal(decode(0x460c050acd9107fen).status, 0, 'opsize 7 is not toa.ko');
+  } finally {
+    obj.close();
+  }
+});

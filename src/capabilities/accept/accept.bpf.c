@@ -177,24 +177,6 @@ int accept_sockops(struct bpf_sock_ops *skops)
 	return 1;
 }
 
-/* toa.ko keeps the option BY VALUE in sk_user_data: opcode, opsize, port, IPv4 (8 bytes). A real
- * kernel pointer there (0xffff...) is someone else's data, not a TOA. */
-static __always_inline void toa_from_toako(struct accept_event *ev, __u64 ud)
-{
-	__u8 b[8];
-
-	__builtin_memcpy(b, &ud, 8);
-	if (b[0] != 254 || b[1] != 8 || (ud >> 48) == 0xffff)
-		return;
-	ev->toa_kind = 254;
-	ev->toa_len = 8;
-	ev->toa_source = ACCEPT_SRC_TOAKO;
-	ev->flags = (ev->flags | ACCEPT_F_TOA) & ~ACCEPT_F_MALFORMED;
-	ev->client.family = 4;
-	ev->client.port = ((__u16)b[2] << 8) | b[3];
-	__builtin_memcpy(ev->client.addr, &b[4], 4);
-}
-
 static __always_inline void count_toa(struct accept_event *ev)
 {
 	struct accept_counters *c = tcplens_counters(&counters);
@@ -287,9 +269,14 @@ int BPF_PROG(accept_state, struct sock *sk, int oldstate, int newstate)
 	if (!(ev.flags & ACCEPT_F_TOA)) {
 		__u64 ud = 0;
 
+		struct toa_found toa;
+
 		/* as a raw value: the verifier would type it as a pointer */
 		bpf_probe_read_kernel(&ud, sizeof(ud), &sk->sk_user_data);
-		toa_from_toako(&ev, ud);
+		if (toa_from_toako(ud, &toa) == TOA_FOUND) {
+			take_toa(&ev, &toa, ACCEPT_SRC_TOAKO);
+			ev.flags &= ~ACCEPT_F_MALFORMED;
+		}
 	}
 	if (ev.flags & ACCEPT_F_TOA) {
 		if (peer_is_trusted(&ev.peer))
