@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Sets tcplens up on a fresh Debian machine and builds it: apt packages (only those missing),
+# npm packages, vmlinux.h from this kernel's BTF, the BPF objects, the TypeScript. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+need() { # need <probe> <package>: probe is a command name or an absolute path
+  if [[ $1 == /* ]]; then [ -e "$1" ] || missing+=("$2"); else command -v "$1" >/dev/null 2>&1 || missing+=("$2"); fi
+}
+need clang clang
+need llvm-strip llvm
+need bpftool bpftool
+need /usr/include/bpf/bpf_helpers.h libbpf-dev
+need nft nftables
+need ip iproute2
+need tcpdump tcpdump
+need ethtool ethtool
+need python3 python3
+need make make
+if ! ldconfig -p 2>/dev/null | grep -q 'libbpf.so.1 '; then missing+=(libbpf1); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "TCPLENS_ERR_MISSING_TOOL: missing packages: ${missing[*]}" >&2
+    echo "  hint: run this as root (sudo $0) so it can apt-get install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules/koffi ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+make -s
+npx tsc -p .
+touch build/.stamp
