@@ -10,7 +10,7 @@ import { makeSink } from '../sinks/sink.js';
 import type { Column } from '../sinks/table.js';
 import { durationFlag, helpText, intFlag, parseFlags, type FlagTable } from './flags.js';
 
-const flags = {
+export const flags = {
   cgroup: { type: 'string', arg: 'PATH', help: 'cgroup v2 to watch (default: the whole cgroup2 mount, every process)' },
   port: { type: 'string', short: 'p', multiple: true, arg: 'N', help: `only these local ports (repeatable, up to ${MAX_PORTS}); filtered in the kernel` },
   ipv4: { type: 'boolean', short: '4', help: 'IPv4 connections only' },

@@ -1,0 +1,72 @@
+// The accept decoder against the real layout: the struct is read from the built object's BTF
+// (opening an object needs no root), filled the way the kernel fills it, and decoded.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { BpfObject } from '../../src/kernel/bpf-object.js';
+import { objectPath } from '../../src/kernel/paths.js';
+import { AcceptDecoder } from '../../src/capabilities/accept/accept.js';
+import { parseAddr } from '../../src/net/addr.js';
+
+const obj = BpfObject.open(objectPath('src/capabilities/accept/accept'));
+const event = obj.struct('accept_event');
+const endpoint = obj.struct('tcplens_endpoint');
+test.after(() => obj.close());
+
+function ep(addr: string, port: number): Uint8Array {
+  const a = parseAddr(addr)!;
+  return endpoint.encode({ addr: a.bytes, port, family: a.family });
+}
+
+function record(fields: Record<string, number | bigint | Uint8Array>): DataView {
+  const bytes = new Uint8Array(event.size + 16);
+  event.encode(fields, bytes, 16); // at an offset, as records sit in the ring
+  return new DataView(bytes.buffer);
+}
+
+const now = process.hrtime.bigint();
+
+test('a trusted TOA event decodes to the JSON users see', () => {
+  const d = new AcceptDecoder(event, endpoint);
+  const r = d.decode(record({
+    first_ns: now, last_ns: now, kernel_ns: 840n, count: 1, pid: 4242, comm: Buffer.from('nginx\0'),
+    local: ep('10.0.0.2', 80), peer: ep('10.0.0.1', 34567), client: ep('10.5.12.70', 37325),
+    toa_kind: 254, toa_len: 8, toa_source: 1, flags: 1 | 2,
+  }), 16);
+  assert.deepEqual({ ...r, time: undefined }, {
+    time: undefined, local: '10.0.0.2:80', peer: '10.0.0.1:34567', client: '10.5.12.70:37325',
+    toa: { kind: 254, len: 8, source: 'ack', claimed: '10.5.12.70:37325' }, trusted: true, malformed: false,
+    count: 1, kernel_ns: 840, pid: 4242, comm: 'nginx',
+  });
+  assert.ok(Math.abs(Date.parse(r.time) - Date.now()) < 5000, 'monotonic time becomes wall time');
+});
+
+test('untrusted TOA: no client, but the claim is shown; merged windows average the cost', () => {
+  const d = new AcceptDecoder(event, endpoint);
+  const r = d.decode(record({
+    first_ns: now - 2_000_000_000n, last_ns: now, kernel_ns: 3000n, count: 3,
+    local: ep('fd00::2', 443), peer: ep('fd00::1', 5000), client: ep('2001:db8::9', 1),
+    toa_kind: 253, toa_len: 20, toa_source: 2, flags: 2 | 4,
+  }), 16);
+  assert.equal(r.client, null);
+  assert.equal(r.trusted, false);
+  assert.deepEqual(r.toa, { kind: 253, len: 20, source: 'syn', claimed: '[2001:db8::9]:1' });
+  assert.equal(r.local, '[fd00::2]:443');
+  assert.equal(r.count, 3);
+  assert.equal(r.kernel_ns, 1000);
+  assert.ok(r.last && Date.parse(r.last) - Date.parse(r.time) >= 1999);
+});
+
+test('no TOA, malformed options, toa.ko source, unknown process resolved by the fallback', () => {
+  const d = new AcceptDecoder(event, endpoint, (_netns, port) => (port === 8080 ? { pid: 7, comm: 'java' } : null));
+  const r = d.decode(record({ first_ns: now, last_ns: now, count: 1, local: ep('10.0.0.2', 8080), peer: ep('10.0.0.1', 1), flags: 8 }), 16);
+  assert.deepEqual([r.client, r.toa, r.trusted, r.malformed, r.pid, r.comm], [null, null, null, true, 7, 'java']);
+  const k = d.decode(record({ first_ns: now, last_ns: now, count: 1, local: ep('10.0.0.2', 81), peer: ep('10.0.0.1', 1),
+    client: ep('1.2.3.4', 5), toa_kind: 254, toa_len: 8, toa_source: 3, flags: 3 }), 16);
+  assert.equal(k.toa?.source, 'toa.ko');
+  assert.equal(k.pid, null);
+});
+
+test('a layout that lost a field is refused with TCPLENS_ERR_LAYOUT', () => {
+  assert.throws(() => event.field('no_such_field'), { code: 'TCPLENS_ERR_LAYOUT' });
+  assert.throws(() => event.field('count', 8), { code: 'TCPLENS_ERR_LAYOUT' });
+});
