@@ -1,4 +1,5 @@
 // tcplens accept: flags -> AcceptOptions -> AcceptTracer -> sinks; a summary on exit.
+import { existsSync } from 'node:fs';
 import { AcceptTracer, MAX_PORTS, type AcceptOptions, type AcceptRecord, type AcceptCounters } from '../capabilities/accept/accept.js';
 import { resolveCgroup } from '../kernel/cgroup.js';
 import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
@@ -20,6 +21,7 @@ export const flags = {
   toa: { type: 'string', multiple: true, arg: 'KIND/LEN', help: 'add a TOA dialect (defaults: 254/8, 253/20, 254/20)' },
   'no-default-toa': { type: 'boolean', help: 'use only the --toa dialects given' },
   'no-save-syn': { type: 'boolean', help: 'do not keep SYNs to read their TOA (only the handshake ACK is read)' },
+  'toa-ko': { type: 'string', arg: 'auto|yes|no', default: 'auto', help: "read toa.ko's per-socket TOA (auto: when the toa module is loaded)" },
   json: { type: 'boolean', help: 'one JSON object per line instead of a table' },
   duration: { type: 'string', arg: 'DUR', help: 'stop after DUR (default: until Ctrl-C)' },
   verbose: { type: 'boolean', short: 'v', help: 'show libbpf\'s and the verifier\'s full output' },
@@ -49,7 +51,14 @@ export function acceptOptions(v: ReturnType<typeof parseFlags<typeof flags>>): A
     trusted: v['trusted-lb'].flatMap((c) => c.split(',')).map(parseCidr),
     dialects: dialectTable(v.toa, !v['no-default-toa']),
     saveSyn: !v['no-save-syn'],
+    readToaKo: toaKoFlag(v['toa-ko'] as string),
   };
+}
+
+function toaKoFlag(value: string): boolean {
+  if (value === 'auto') return existsSync('/sys/module/toa');
+  if (value === 'yes' || value === 'no') return value === 'yes';
+  throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--toa-ko ${value}: expected auto, yes or no`, 'auto reads it only when the toa module is loaded');
 }
 
 export function summaryLine(c: AcceptCounters): string {

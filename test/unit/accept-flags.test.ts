@@ -16,6 +16,7 @@ test('defaults: both families, all ports, 10s window, every default dialect, no 
   assert.equal(o.dialects.length, 3);
   assert.deepEqual(o.trusted, []);
   assert.equal(o.saveSyn, true);
+  assert.equal(o.readToaKo, false, 'the toa module is not loaded here');
 });
 
 test('flags become options: ports (repeated and comma lists), -6, window, trust list, dialects', async () => {
@@ -42,6 +43,8 @@ test('bad flag values carry their codes', async () => {
   await assert.rejects(opts(['--port', '0']), { code: 'TCPLENS_ERR_BAD_PORT' });
   await assert.rejects(opts(['--trusted-lb', '300.1.1.1']), { code: 'TCPLENS_ERR_BAD_CIDR' });
   await assert.rejects(opts(['stray']), { code: 'TCPLENS_ERR_BAD_FLAG' });
+  await assert.rejects(opts(['--toa-ko', 'maybe']), { code: 'TCPLENS_ERR_BAD_FLAG' });
+  assert.equal((await opts(['--toa-ko', 'yes'])).readToaKo, true);
   assert.throws(() => parseFlags(['--nope'], {}, 'accept'), { code: 'TCPLENS_ERR_UNKNOWN_FLAG' });
 });
 

@@ -2,10 +2,12 @@
 /*
  * tcplens accept: every passively established TCP connection with its real client.
  *
- * sock_ops (on a cgroup) sees the connection first: it parses the TOA from the handshake-
- * completing ACK or from the saved SYN and parks a half-built event in socket storage.
- * tp_btf/inet_sock_set_state (SYN_RECV -> ESTABLISHED, which runs right after) finishes it:
- * toa.ko's sk_user_data when the wire had no TOA, the trust decision, merging, the ring.
+ * One sock_ops program on a cgroup does it all at PASSIVE_ESTABLISHED: the TOA from the
+ * handshake-completing ACK or the saved SYN, else toa.ko's sk_user_data (toa.ko sets it when the
+ * child socket is made, before this callback), the trust decision, merging, the ring buffer.
+ * (A tp_btf/inet_sock_set_state stage was measured and dropped: it fires on every TCP state
+ * change on the host, and handing each connection over through socket storage cost more than
+ * the rest of the work together.)
  */
 #include "tcplens.h"
 #include "toa-sockops.h"
@@ -14,8 +16,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define TCP_ESTABLISHED_STATE 1
-#define TCP_SYN_RECV_STATE 3
 #define MAX_PORTS 8
 
 const volatile __u64 merge_window_ns = 10000000000ULL;
@@ -23,16 +23,11 @@ const volatile __u8 filter_family; /* 0 = both, 4, 6 */
 const volatile __u16 filter_ports[MAX_PORTS];
 const volatile __u32 filter_port_count;
 const volatile __u8 save_syn = 1;
+/* set when toa.ko is loaded on the host: only then is sk_user_data worth reading */
+const volatile __u8 read_toako;
 
 TCPLENS_RINGBUF(4 << 20);
 TCPLENS_COUNTERS(struct accept_counters);
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct accept_event);
-} pending SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -125,64 +120,9 @@ static __always_inline int on_listen(struct bpf_sock_ops *skops)
 	return 1;
 }
 
-static __always_inline int on_passive_established(struct bpf_sock_ops *skops)
+
+static __always_inline void count_toa(struct accept_counters *c, struct accept_event *ev)
 {
-	__u64 start = bpf_ktime_get_ns();
-	struct bpf_sock *sk;
-	struct accept_event ev = {};
-	struct toa_found toa = {};
-	int from;
-
-	fill_endpoints(skops, &ev);
-	if ((filter_family && filter_family != ev.local.family) || !port_wanted(ev.local.port)) {
-		TCPLENS_COUNT(struct accept_counters, filtered);
-		return 1;
-	}
-	TCPLENS_COUNT(struct accept_counters, connections);
-	ev.first_ns = ev.last_ns = start;
-	ev.count = 1;
-	ev.netns = bpf_get_netns_cookie(skops);
-
-	from = toa_from_handshake(skops, &toa, save_syn);
-	if (from != TOA_FROM_NONE)
-		take_toa(&ev, &toa, from == TOA_FROM_ACK ? ACCEPT_SRC_ACK : ACCEPT_SRC_SYN);
-	else if (toa.status == TOA_MALFORMED)
-		ev.flags |= ACCEPT_F_MALFORMED;
-	{
-		struct accept_listener_key key = { .netns = ev.netns, .port = ev.local.port };
-		struct accept_listener *who = bpf_map_lookup_elem(&listeners, &key);
-
-		if (who) {
-			ev.pid = who->pid;
-			__builtin_memcpy(ev.comm, who->comm, sizeof(ev.comm));
-		}
-	}
-
-	ev.kernel_ns = bpf_ktime_get_ns() - start;
-	sk = skops->sk;
-	if (sk)
-		bpf_sk_storage_get(&pending, sk, &ev, BPF_SK_STORAGE_GET_F_CREATE);
-	return 1;
-}
-
-SEC("sockops")
-int accept_sockops(struct bpf_sock_ops *skops)
-{
-	switch (skops->op) {
-	case BPF_SOCK_OPS_TCP_LISTEN_CB:
-		return on_listen(skops);
-	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		return on_passive_established(skops);
-	}
-	return 1;
-}
-
-static __always_inline void count_toa(struct accept_event *ev)
-{
-	struct accept_counters *c = tcplens_counters(&counters);
-
-	if (!c)
-		return;
 	if (ev->flags & ACCEPT_F_TOA) {
 		c->toa_seen++;
 		if (ev->flags & ACCEPT_F_UNTRUSTED)
@@ -194,21 +134,23 @@ static __always_inline void count_toa(struct accept_event *ev)
 	}
 }
 
-static __always_inline void emit(struct accept_event *ev)
+static __always_inline void emit(struct accept_counters *c, struct accept_event *ev)
 {
-	if (!tcplens_emit(&events, &counters, ev, sizeof(*ev)))
-		TCPLENS_COUNT(struct accept_counters, events);
+	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), 0))
+		c->lost++;
+	else
+		c->events++;
 }
 
 /* Count a repeat into the live event for its key, or start a new window. An expired event is
  * taken out with delete-then-emit so the kernel and the user-space sweeper never both emit it. */
-static __always_inline void merge_or_emit(struct accept_event *ev)
+static __always_inline void merge_or_emit(struct accept_counters *c, struct accept_event *ev)
 {
 	struct accept_key key = {};
 	struct accept_event *cur;
 
 	if (merge_window_ns == 0) {
-		emit(ev);
+		emit(c, ev);
 		return;
 	}
 	key.netns = ev->netns;
@@ -228,14 +170,14 @@ static __always_inline void merge_or_emit(struct accept_event *ev)
 			__sync_fetch_and_add(&cur->count, 1);
 			__sync_fetch_and_add(&cur->kernel_ns, ev->kernel_ns);
 			cur->last_ns = ev->first_ns;
-			TCPLENS_COUNT(struct accept_counters, merged);
+			c->merged++;
 			return;
 		}
 		{
 			struct accept_event done = *cur;
 
 			if (bpf_map_delete_elem(&merge, &key) == 0)
-				emit(&done);
+				emit(c, &done);
 		}
 	}
 	if (bpf_map_update_elem(&merge, &key, ev, BPF_NOEXIST)) {
@@ -244,48 +186,79 @@ static __always_inline void merge_or_emit(struct accept_event *ev)
 		if (cur) {
 			__sync_fetch_and_add(&cur->count, 1);
 			__sync_fetch_and_add(&cur->kernel_ns, ev->kernel_ns);
-			TCPLENS_COUNT(struct accept_counters, merged);
+			c->merged++;
 		} else {
-			emit(ev);
+			emit(c, ev);
 		}
 	}
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(accept_state, struct sock *sk, int oldstate, int newstate)
+/* toa.ko keeps the option by value in sk_user_data; read it as a raw value (the verifier would
+ * type it as a pointer). */
+static __always_inline int toa_from_sk_user_data(struct bpf_sock *sk, struct toa_found *toa)
 {
-	__u64 start;
-	struct accept_event *p, ev;
+	struct tcp_sock *tp = sk ? bpf_skc_to_tcp_sock(sk) : 0;
+	__u64 ud = 0;
 
-	if (newstate != TCP_ESTABLISHED_STATE || oldstate != TCP_SYN_RECV_STATE)
-		return 0;
-	p = bpf_sk_storage_get(&pending, sk, 0, 0);
-	if (!p)
-		return 0;
-	start = bpf_ktime_get_ns();
-	ev = *p;
-	bpf_sk_storage_delete(&pending, sk);
+	if (!tp)
+		return TOA_NONE;
+	bpf_probe_read_kernel(&ud, sizeof(ud), &tp->inet_conn.icsk_inet.sk.sk_user_data);
+	return toa_from_toako(ud, toa);
+}
 
-	if (!(ev.flags & ACCEPT_F_TOA)) {
-		__u64 ud = 0;
+static __always_inline int on_passive_established(struct bpf_sock_ops *skops)
+{
+	__u64 start = bpf_ktime_get_ns();
+	struct accept_counters *c = tcplens_counters(&counters);
+	struct accept_event ev = {};
+	struct toa_found toa = {};
+	int from;
 
-		struct toa_found toa;
+	if (!c)
+		return 1;
+	fill_endpoints(skops, &ev);
+	if ((filter_family && filter_family != ev.local.family) || !port_wanted(ev.local.port)) {
+		c->filtered++;
+		return 1;
+	}
+	c->connections++;
+	ev.first_ns = ev.last_ns = start;
+	ev.count = 1;
+	ev.netns = bpf_get_netns_cookie(skops);
 
-		/* as a raw value: the verifier would type it as a pointer */
-		bpf_probe_read_kernel(&ud, sizeof(ud), &sk->sk_user_data);
-		if (toa_from_toako(ud, &toa) == TOA_FOUND) {
-			take_toa(&ev, &toa, ACCEPT_SRC_TOAKO);
-			ev.flags &= ~ACCEPT_F_MALFORMED;
+	from = toa_from_handshake(skops, &toa, save_syn);
+	if (from != TOA_FROM_NONE)
+		take_toa(&ev, &toa, from == TOA_FROM_ACK ? ACCEPT_SRC_ACK : ACCEPT_SRC_SYN);
+	else if (read_toako && toa_from_sk_user_data(skops->sk, &toa) == TOA_FOUND)
+		take_toa(&ev, &toa, ACCEPT_SRC_TOAKO);
+	else if (from == TOA_FROM_NONE && toa.status == TOA_MALFORMED)
+		ev.flags |= ACCEPT_F_MALFORMED;
+	if (ev.flags & ACCEPT_F_TOA)
+		ev.flags |= peer_is_trusted(&ev.peer) ? ACCEPT_F_CLIENT : ACCEPT_F_UNTRUSTED;
+	count_toa(c, &ev);
+
+	{
+		struct accept_listener_key key = { .netns = ev.netns, .port = ev.local.port };
+		struct accept_listener *who = bpf_map_lookup_elem(&listeners, &key);
+
+		if (who) {
+			ev.pid = who->pid;
+			__builtin_memcpy(ev.comm, who->comm, sizeof(ev.comm));
 		}
 	}
-	if (ev.flags & ACCEPT_F_TOA) {
-		if (peer_is_trusted(&ev.peer))
-			ev.flags |= ACCEPT_F_CLIENT;
-		else
-			ev.flags |= ACCEPT_F_UNTRUSTED;
+	ev.kernel_ns = bpf_ktime_get_ns() - start;
+	merge_or_emit(c, &ev);
+	return 1;
+}
+
+SEC("sockops")
+int accept_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		return on_listen(skops);
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		return on_passive_established(skops);
 	}
-	count_toa(&ev);
-	ev.kernel_ns += bpf_ktime_get_ns() - start;
-	merge_or_emit(&ev);
-	return 0;
+	return 1;
 }

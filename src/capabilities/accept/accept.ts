@@ -18,6 +18,8 @@ export interface AcceptOptions {
   trusted: Cidr[];
   dialects: ToaDialect[];
   saveSyn: boolean;
+  /** read toa.ko's per-socket TOA (worth it only where the module is loaded) */
+  readToaKo: boolean;
 }
 
 export type ToaSource = 'ack' | 'syn' | 'toa.ko';
@@ -128,6 +130,7 @@ export function acceptRodata(obj: BpfObject, opts: AcceptOptions): Record<string
     filter_ports: ports,
     filter_port_count: opts.ports.length,
     save_syn: opts.saveSyn ? 1 : 0,
+    read_toako: opts.readToaKo ? 1 : 0,
     toa_dialects: dialect.encodeArray(opts.dialects.map((d) => ({ kind: d.kind, len: d.len, family: d.family })), MAX_DIALECTS),
     toa_dialect_count: opts.dialects.length,
     trusted_lbs: range.encodeArray(opts.trusted.map((c) => ({ net: c.net, mask: c.mask, family: c.family })), MAX_TRUSTED),
@@ -159,8 +162,6 @@ export class AcceptTracer {
     try {
       obj.setRodata(acceptRodata(obj, opts));
       obj.load();
-      // tp_btf first: it finishes what sock_ops starts, so it must be there before any connection.
-      obj.attach('accept_state');
       obj.attachCgroup('accept_sockops', opts.cgroup);
       const t = new AcceptTracer(obj, opts, onRecord);
       t.ring.start();

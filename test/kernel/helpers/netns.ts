@@ -93,7 +93,11 @@ export class Lines {
   private waiters: { match: RegExp; resolve: (l: string) => void }[] = [];
   private ended = false;
 
-  constructor(private readonly p: ChildProcess, stream: 'stdout' | 'stderr') {
+  constructor(private readonly p: ChildProcess, stream: 'stdout' | 'stderr' | null) {
+    if (!stream) {
+      this.ended = true;
+      return;
+    }
     const rl = createInterface({ input: p[stream]! });
     rl.on('line', (line) => {
       this.all.push(line);

@@ -9,9 +9,11 @@ export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
 export interface Running { proc: ChildProcess; stdout: Lines; stderr: Lines; stop(signal?: NodeJS.Signals): Promise<{ code: number | null; stdout: string[]; stderr: string[] }> }
 
-export async function startTcplens(args: string[], ready = /tcplens: attached/): Promise<Running> {
-  const proc = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const stdout = new Lines(proc, 'stdout');
+/** Start tcplens and wait until it has attached. `discardStdout` sends its records to /dev/null
+ * (benchmarks: reading them here would cost more than tcplens itself). */
+export async function startTcplens(args: string[], ready = /tcplens: attached/, discardStdout = false): Promise<Running> {
+  const proc = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', discardStdout ? 'ignore' : 'pipe', 'pipe'] });
+  const stdout = new Lines(proc, discardStdout ? null : 'stdout');
   const stderr = new Lines(proc, 'stderr');
   await stderr.wait(ready, 20000);
   return {
