@@ -10,9 +10,9 @@ export function requireRoot(what: string): void {
   }
 }
 
-export function requireBtf(): void {
-  if (!existsSync('/sys/kernel/btf/vmlinux')) {
-    throw new TcplensError('TCPLENS_ERR_NO_BTF', 'this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing)',
+export function requireBtf(path = '/sys/kernel/btf/vmlinux'): void {
+  if (!existsSync(path)) {
+    throw new TcplensError('TCPLENS_ERR_NO_BTF', `this kernel exposes no BTF (${path} is missing)`,
       'tcplens needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2020)');
   }
 }

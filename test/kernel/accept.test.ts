@@ -191,6 +191,24 @@ test('merging: a closed window is handed on while tcplens keeps running', async 
   }
 });
 
+test('without --json: a live table for people, and the summary on SIGTERM', async () => {
+  const t = await startTcplens(['accept', '--cgroup', pair.server.cgroup, '--merge-window', '0']);
+  const server = pair.spawnIn(pair.server, [process.execPath, helper('tcp-server'), '::', String(PORT)]);
+  try {
+    await new Promise((r) => server.stdout!.once('data', r));
+    await connect(pair.server.ip4, ['--count', '2']);
+    await t.stdout.wait(new RegExp(`${pair.client.ip4.replace(/\./g, '\\.')}:\\d+`), 5000);
+  } finally {
+    server.kill('SIGKILL');
+  }
+  const r = await t.stop('SIGTERM');
+  assert.equal(r.code, 0);
+  assert.match(r.stdout[0], /^TIME\s+LOCAL\s+PEER\s+CLIENT\s+TOA\s+COUNT\s+KNS\s+PROCESS$/);
+  assert.equal(r.stdout.length, 3, r.stdout.join('\n'));
+  assert.match(r.stdout[1], new RegExp(`${pair.server.ip4}:${PORT}\\s+${pair.client.ip4}:\\d+\\s+-\\s+-\\s+1\\s+\\d+\\s+\\d+/node`));
+  assert.ok(r.stderr.some((l) => /2 connections in 2 events/.test(l)), r.stderr.join('\n'));
+});
+
 test('--port filters in the kernel: other ports are counted as filtered, not reported', async () => {
   const { records, stderr } = await watch(['--merge-window', '0', '--port', '9'], () => connect(pair.server.ip4, ['--count', '2']).then(() => undefined));
   assert.equal(records.length, 0);
@@ -200,7 +218,7 @@ test('--port filters in the kernel: other ports are counted as filtered, not rep
 test('nothing stays attached after exit, also after SIGKILL', async () => {
   const attached = () => execFileSync('bpftool', ['cgroup', 'show', pair.server.cgroup], { encoding: 'utf8' });
   const progs = () => execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' });
-  for (const signal of ['SIGINT', 'SIGKILL'] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
     const t = await startTcplens(['accept', '--cgroup', pair.server.cgroup]);
     assert.match(attached(), /sock_ops/);
     await t.stop(signal);
