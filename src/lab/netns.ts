@@ -1,0 +1,95 @@
+// Network namespaces for the lab: run tools, and switch this thread into a namespace for the
+// few things done through syscalls (TC attach, sysctls, offload switches). Only the calling
+// thread changes namespace, and only for the length of a synchronous callback.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { c, koffi, errno, strerror, O_RDONLY, O_CLOEXEC } from '../kernel/libbpf.js';
+import { TcplensError } from '../kernel/errors.js';
+
+const CLONE_NEWNET = 0x40000000;
+const libc = koffi.load('libc.so.6');
+const ioctl = libc.func('int ioctl(int fd, unsigned long req, void *arg)');
+const AF_INET = 2, SOCK_DGRAM = 2, SIOCETHTOOL = 0x8946, ETHTOOL_STXCSUM = 0x17;
+
+/** Run a tool to completion; a failure becomes TCPLENS_ERR_LAB carrying the tool's own words. */
+export function run(cmd: string, args: string[], input?: string): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    const said = (err.stderr ?? '').trim().split('\n').slice(0, 4).join('; ') || err.message;
+    throw new TcplensError('TCPLENS_ERR_LAB', `${cmd} ${args.slice(0, 6).join(' ')}: ${said}`,
+      'run with --verbose; `tcplens lab down` removes anything left');
+  }
+}
+
+/** Run a tool inside a namespace (ip netns exec), output captured. */
+export function runIn(ns: string, argv: string[], input?: string): string {
+  return run('ip', ['netns', 'exec', ns, ...argv], input);
+}
+
+/** Names under /run/netns. */
+export function listNetns(): string[] {
+  try {
+    return readdirSync('/run/netns');
+  } catch {
+    return [];
+  }
+}
+
+export function deleteNetns(ns: string): void {
+  // `ip netns del` also unmounts the name; a missing name is fine (down is idempotent).
+  spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+}
+
+/** Call fn with this thread inside namespace ns; always come back. */
+export function withNetns<T>(ns: string, fn: () => T): T {
+  const home = c.open('/proc/thread-self/ns/net', O_RDONLY | O_CLOEXEC) as number;
+  if (home < 0) throw new TcplensError('TCPLENS_ERR_SYSCALL', `cannot open this thread's netns: ${strerror(errno())}`, 'needs /proc');
+  const target = c.open(`/run/netns/${ns}`, O_RDONLY | O_CLOEXEC) as number;
+  try {
+    if (target < 0) throw new TcplensError('TCPLENS_ERR_LAB', `network namespace ${ns} does not exist`, 'is the lab up? see `tcplens lab status`');
+    if ((c.setns(target, CLONE_NEWNET) as number) < 0) {
+      throw new TcplensError('TCPLENS_ERR_SYSCALL', `cannot enter netns ${ns}: ${strerror(errno())}`, 'needs root');
+    }
+    try {
+      return fn();
+    } finally {
+      if ((c.setns(home, CLONE_NEWNET) as number) < 0) {
+        // Staying in the lab's namespace would silently misdirect everything after: stop here.
+        process.stderr.write(`tcplens: cannot return to the original network namespace: ${strerror(errno())}\n`);
+        process.exit(70);
+      }
+    }
+  } finally {
+    if (target >= 0) c.close(target);
+    c.close(home);
+  }
+}
+
+/** Write a sysctl of the current thread's namespace (call inside withNetns). */
+export function sysctl(key: string, value: string): void {
+  writeFileSync(`/proc/sys/${key.replace(/\./g, '/')}`, value);
+}
+
+/**
+ * Turn off transmit checksum offload on dev (current namespace), as `ethtool -K dev tx off` does:
+ * veth otherwise hands on CHECKSUM_PARTIAL packets whose checksum field is only a pseudo-header
+ * sum, so neither a capture nor the receiver's TcpInCsumErrors would say whether ours are right.
+ */
+export function txChecksumOff(dev: string): void {
+  const fd = c.socket(AF_INET, SOCK_DGRAM, 0) as number;
+  if (fd < 0) throw new TcplensError('TCPLENS_ERR_SYSCALL', `socket: ${strerror(errno())}`, 'needs root');
+  try {
+    const value = Buffer.alloc(8); // struct ethtool_value { u32 cmd; u32 data; }
+    value.writeUInt32LE(ETHTOOL_STXCSUM, 0);
+    const ifr = Buffer.alloc(40); // struct ifreq: name[16], then ifr_data
+    ifr.write(dev, 0, 15, 'latin1');
+    ifr.writeBigUInt64LE(BigInt(koffi.address(value)), 16);
+    if ((ioctl(fd, SIOCETHTOOL, ifr) as number) < 0) {
+      throw new TcplensError('TCPLENS_ERR_LAB', `cannot turn off tx checksum offload on ${dev}: ${strerror(errno())}`, 'needs root');
+    }
+  } finally {
+    c.close(fd);
+  }
+}

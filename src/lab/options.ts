@@ -1,0 +1,72 @@
+// Flag values -> a lab request, with every mistake a TCPLENS_ERR_BAD_FLAG that says what is allowed.
+import { TcplensError } from '../kernel/errors.js';
+import { intFlag } from '../cli/flags.js';
+import { LIMITS, validateName, type ToaDialect } from './topology.js';
+import type { LabRequest } from './lab.js';
+
+// Kinds the Linux stack itself reads: a TOA under one of these would break the handshake.
+const KERNEL_KINDS = new Set([0, 1, 2, 3, 4, 5, 8, 19, 28, 29, 30, 34]);
+
+export const DEFAULT_TOA4: ToaDialect = { kind: 254, len: 8 };
+export const DEFAULT_TOA6: ToaDialect = { kind: 253, len: 20 };
+
+/** `--toa 254/8`, `--toa 253/20`, or both: len 8 is the IPv4 dialect, len 20 the IPv6 one. */
+export function parseToa(values: string[]): { toa4: ToaDialect; toa6: ToaDialect } {
+  const out = { toa4: DEFAULT_TOA4, toa6: DEFAULT_TOA6 };
+  for (const v of values.flatMap((x) => x.split(',')).filter(Boolean)) {
+    const m = /^(\d{1,3})\/(\d{1,2})$/.exec(v.trim());
+    const kind = m ? Number(m[1]) : NaN;
+    const len = m ? Number(m[2]) : NaN;
+    if (!m || kind > 255 || KERNEL_KINDS.has(kind) || (len !== 8 && len !== 20)) {
+      throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--toa ${v}: expected KIND/LEN with LEN 8 (IPv4) or 20 (IPv6)`,
+        'e.g. --toa 254/8 or --toa 254/20; KIND is at most 255 and not one Linux reads itself (0-5, 8, 19, 28-30, 34)');
+    }
+    if (len === 8) out.toa4 = { kind, len: 8 };
+    else out.toa6 = { kind, len: 20 };
+  }
+  return out;
+}
+
+/** `--hops 0,1,2`: one value per client, or one value for all. */
+export function parseHops(text: string | undefined, clients: number | undefined): { hops: number[]; clients: number } {
+  if (text === undefined) {
+    const n = clients ?? 3;
+    return { hops: Array(n).fill(0), clients: n };
+  }
+  const parts = text.split(',');
+  const hops = parts.map((p) => {
+    if (!/^\d+$/.test(p.trim()) || Number(p) > LIMITS.hops) {
+      throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--hops ${text}: '${p}' is not a hop count from 0 to ${LIMITS.hops}`,
+        'e.g. --hops 0,1,2 (client 1 direct, client 2 behind one router, client 3 behind two)');
+    }
+    return Number(p);
+  });
+  const n = clients ?? hops.length;
+  if (hops.length === 1) return { hops: Array(n).fill(hops[0]), clients: n };
+  if (hops.length !== n) {
+    throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--hops lists ${hops.length} clients but --clients is ${n}`,
+      'give one hop count per client, or a single count for all of them');
+  }
+  return { hops, clients: n };
+}
+
+export interface LabFlagValues {
+  name?: string;
+  clients?: string;
+  servers?: string;
+  hops?: string;
+  toa: string[];
+  ipv6: boolean;
+}
+
+export function labRequest(f: LabFlagValues, defaults: { name: string; clients: number; hops?: string }): LabRequest {
+  const name = validateName(f.name ?? defaults.name);
+  const clients = f.clients !== undefined ? intFlag('clients', f.clients, 1, LIMITS.clients) : undefined;
+  const servers = f.servers !== undefined ? intFlag('servers', f.servers, 1, LIMITS.servers) : 2;
+  const hopsText = f.hops ?? (clients === undefined ? defaults.hops : undefined);
+  const { hops, clients: n } = parseHops(hopsText, clients ?? (hopsText === undefined ? defaults.clients : undefined));
+  if (n > LIMITS.clients) {
+    throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--hops lists ${n} clients, more than ${LIMITS.clients}`, `at most ${LIMITS.clients} clients`);
+  }
+  return { name, clients: n, servers, hops, ipv6: f.ipv6, port: 80, ...parseToa(f.toa) };
+}
