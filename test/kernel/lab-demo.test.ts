@@ -1,0 +1,50 @@
+// `tcplens lab demo`, the README's first command: it must show every client's real address next
+// to the balancer address the server's socket saw, and leave nothing behind (unless --keep).
+import test, { after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from '../../src/kernel/paths.js';
+import { labDown, leftovers } from '../../src/lab/lab.js';
+
+const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const name = `d${process.pid}`;
+
+after(async () => {
+  await labDown(name).catch(() => {});
+  await labDown(`${name}k`).catch(() => {});
+});
+
+function demo(args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [CLI, 'lab', 'demo', ...args], { encoding: 'utf8', timeout: 90000 });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+test('the demo shows, for every client, the balancer on the server socket and the real client from tcplens', () => {
+  const r = demo(['--name', name, '-6']);
+  assert.equal(r.code, 0, `${r.out}\n${r.err}`);
+  const rows = r.out.split('\n').filter((l) => /^\s+client\d+\s/.test(l)).map((l) => l.trim().split(/\s{2,}/));
+  // client, hops, own address, server, what the server socket saw, what tcplens reports, verdict
+  assert.equal(rows.length, 3 * 2 * 2, 'three clients, one request per server, IPv4 and IPv6');
+  assert.deepEqual([...new Set(rows.map((x) => x[0]))], ['client1', 'client2', 'client3']);
+  assert.deepEqual([...new Set(rows.map((x) => x[1]))], ['0', '1', '2'], 'the default demo puts clients 0, 1 and 2 hops away');
+  for (const [, , own, server, sees, reports, verdict] of rows) {
+    assert.match(server, /^server[12]$/);
+    assert.match(sees, /^(10\.\d+\.0\.1|\[fd00:\d+::1\]):\d+ \(balancer\)$/);
+    assert.equal(reports.replace(/ \(TOA \d+\/\d+\)$/, ''), own, 'tcplens reports the client socket\'s own address');
+    assert.equal(verdict, 'real client');
+  }
+  const own = rows.map((x) => x[2].replace(/:\d+$/, ''));
+  assert.equal(new Set(own).size, 6, 'six distinct client addresses (3 clients x 2 families)');
+  assert.match(r.out, /12 of 12 server sockets saw the balancer.*real client of 12 of 12/);
+  assert.deepEqual(leftovers(name), [], 'the demo took its lab down');
+});
+
+test('demo --keep leaves the lab up for a look around', async () => {
+  const r = demo(['--name', `${name}k`, '--keep', '--clients', '1', '--servers', '1']);
+  assert.equal(r.code, 0, `${r.out}\n${r.err}`);
+  assert.match(r.out, /The lab stays up/);
+  assert.ok(leftovers(`${name}k`).length > 0);
+  assert.equal(await labDown(`${name}k`), true);
+  assert.deepEqual(leftovers(`${name}k`), []);
+});

@@ -1,0 +1,165 @@
+// The lab is a real FULLNAT balancer: real namespaces, nftables NAT, our TC program, real TCP.
+// What the servers receive is checked from a capture in their namespace, with checksums
+// recomputed from the bytes, and from the kernel's own TcpInCsumErrors counter.
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { koffi } from '../../src/kernel/libbpf.js';
+import { labDown, labUp, leftovers } from '../../src/lab/lab.js';
+import { labStatus } from '../../src/lab/status.js';
+import { startCapture, findToa, type CapturedSegment } from '../../src/lab/capture.js';
+import { CLIENT_SCRIPT } from '../../src/lab/demo.js';
+import { withNetns } from '../../src/lab/netns.js';
+import { parseAddr } from '../../src/net/addr.js';
+import type { LabState } from '../../src/lab/state.js';
+
+const name = `k${process.pid}`;
+let lab: LabState;
+const ns = (node: string) => lab.topology.nodes.find((n) => n.name === node)!.netns;
+
+interface Answer { client: string; server: string; peer: string; local: string }
+
+function request(client: string, vip: string, count = 1): Answer[] {
+  const out = execFileSync('ip', ['netns', 'exec', ns(client), process.execPath, CLIENT_SCRIPT, vip, '80', String(count)], { encoding: 'utf8' });
+  return out.trim().split('\n').map((l) => JSON.parse(l));
+}
+
+function split(endpoint: string): { addr: string; port: number } {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(endpoint)!;
+  return { addr: m[1], port: Number(m[2]) };
+}
+
+function csumErrors(netns: string): number {
+  const out = execFileSync('ip', ['netns', 'exec', netns, 'nstat', '-az', 'TcpInCsumErrors'], { encoding: 'utf8' });
+  return Number(/TcpInCsumErrors\s+(\d+)/.exec(out)?.[1] ?? NaN);
+}
+
+before(async () => {
+  lab = await labUp({ name, clients: 3, servers: 3, hops: [0, 1, 2], ipv6: true, port: 80,
+    toa4: { kind: 254, len: 8 }, toa6: { kind: 253, len: 20 } });
+});
+
+after(async () => {
+  await labDown(name);
+  assert.deepEqual(leftovers(name), []);
+});
+
+test('every client reaches a server whose socket sees the balancer; the SYN and handshake ACK carry the client in TOA', async () => {
+  const t = lab.topology;
+  const files = t.servers.map((s) => join(tmpdir(), `tcplens-${name}-${s.node}.pcap`));
+  const caps = await Promise.all(t.servers.map((s, i) => startCapture(ns(s.node), 'eth0', files[i], 'tcp port 80')));
+  const answers: { answer: Answer; client: (typeof t.clients)[number]; family: 4 | 6 }[] = [];
+  const seen: CapturedSegment[][] = [];
+  try {
+    for (const c of t.clients) {
+      for (const [vip, family] of [[t.vip4, 4], [t.vip6!, 6]] as const) {
+        for (const answer of request(c.node, vip)) answers.push({ answer, client: c, family });
+      }
+    }
+  } finally {
+    seen.push(...await Promise.all(caps.map((cap) => cap.stop())));
+    for (const f of files) rmSync(f, { force: true });
+  }
+  assert.equal(answers.length, 6);
+
+  for (const { answer, client, family } of answers) {
+    const own = split(answer.client);
+    const peer = split(answer.peer);
+    assert.equal(own.addr, family === 4 ? client.ip4 : client.ip6, 'the client used its own address');
+    assert.equal(peer.addr, family === 4 ? t.lbAddr4 : t.lbAddr6, `${answer.server}'s socket saw the balancer, not ${own.addr}`);
+
+    const k = t.servers.findIndex((s) => s.node === answer.server);
+    const conn = seen[k].filter((s) => s.src === peer.addr && s.sport === peer.port && s.dport === 80);
+    const syn = conn.filter((s) => s.flags === 0x02);
+    const acks = conn.filter((s) => s.flags === 0x10 && s.payloadLen === 0);
+    assert.equal(syn.length, 1, `one SYN from the balancer for ${answer.client}`);
+    assert.ok(acks.length >= 1, 'a handshake ACK');
+    const want = { kind: family === 4 ? 254 : 253, len: family === 4 ? 8 : 20, port: own.port, addr: own.addr };
+    assert.deepEqual(findToa(syn[0].options), want, 'TOA on the SYN');
+    assert.deepEqual(findToa(acks[0].options), want, 'TOA on the handshake-completing ACK');
+    assert.ok(acks[0].seq === syn[0].seq + 1);
+    const later = conn.filter((s) => s !== syn[0] && s !== acks[0]);
+    assert.ok(later.length > 0 && later.every((s) => findToa(s.options) === null), 'no TOA after the handshake');
+    // Every router and the balancer took one off the TTL: client i is hops[i] + 1 forwards away.
+    assert.equal(syn[0].ttl, 64 - client.hops - 1, `${client.node} is ${client.hops} routers away`);
+  }
+  const all: CapturedSegment[] = seen.flat();
+  assert.ok(all.length >= 6 * 8);
+  assert.deepEqual(all.filter((s) => !s.tcpChecksumOk || !s.ipChecksumOk), [], 'every captured checksum is right');
+  for (const s of t.servers) assert.equal(csumErrors(ns(s.node)), 0, `TcpInCsumErrors in ${s.node}`);
+
+  const c = labStatus(name).toa.counters!;
+  assert.equal(c.inserted_syn, 6);
+  assert.equal(c.inserted_ack, 6);
+  assert.equal(c.failed + c.skipped_no_room + c.skipped_payload, 0);
+});
+
+test('connections are spread over the servers round robin, per family', () => {
+  const n = lab.topology.servers.length;
+  for (const vip of [lab.topology.vip4, lab.topology.vip6!]) {
+    const order = request('client2', vip, 3 * n).map((a) => Number(a.server.replace('server', '')));
+    for (let i = 1; i < order.length; i++) assert.equal(order[i], (order[i - 1] % n) + 1, `cyclic order: ${order}`);
+    for (let k = 1; k <= n; k++) assert.equal(order.filter((x) => x === k).length, 3);
+  }
+  const dnat = labStatus(name).dnat!;
+  assert.equal(dnat.ipv4, 3 + 3 * n);
+  assert.equal(dnat.ipv6, 3 + 3 * n);
+});
+
+// A SYN whose options already fill 40 bytes: the balancer must pass it on untouched and count it.
+function fullSyn(src: Uint8Array, dst: Uint8Array, sport: number): Buffer {
+  // MSS, SACK permitted, timestamps, NOPs, window scale: 40 bytes.
+  const opts = [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, ...Array(21).fill(1), 3, 3, 7];
+  assert.equal(opts.length, 40);
+  const h = Buffer.alloc(60);
+  h.writeUInt16BE(sport, 0);
+  h.writeUInt16BE(80, 2);
+  h.writeUInt32BE(12345, 4);
+  h[12] = 15 << 4;
+  h[13] = 0x02;
+  h.writeUInt16BE(64240, 14);
+  Buffer.from(opts).copy(h, 20);
+  let sum = 0;
+  for (let i = 0; i < 4; i += 2) sum += ((src[i] << 8) | src[i + 1]) + ((dst[i] << 8) | dst[i + 1]);
+  sum += 6 + h.length;
+  for (let i = 0; i < h.length; i += 2) sum += (h[i] << 8) | h[i + 1];
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  h.writeUInt16BE(~sum & 0xffff, 16);
+  return h;
+}
+
+test('a SYN with no room left for the option is forwarded untouched and counted as skipped', async () => {
+  const t = lab.topology;
+  const libc = koffi.load('libc.so.6');
+  const socket = libc.func('int socket(int, int, int)');
+  const sendto = libc.func('intptr_t sendto(int, void *, size_t, int, void *, uint32_t)');
+  const close = libc.func('int close(int)');
+  const before = labStatus(name).toa.counters!;
+  const files = t.servers.map((s) => join(tmpdir(), `tcplens-${name}-full-${s.node}.pcap`));
+  const caps = await Promise.all(t.servers.map((s, i) => startCapture(ns(s.node), 'eth0', files[i], 'tcp[tcpflags] == tcp-syn')));
+  const client = t.clients[0];
+  const syn = fullSyn(parseAddr(client.ip4)!.bytes, parseAddr(t.vip4)!.bytes, 40404);
+  withNetns(ns(client.node), () => {
+    const fd = socket(2 /* AF_INET */, 3 /* SOCK_RAW */, 6 /* IPPROTO_TCP: the kernel adds the IP header */) as number;
+    assert.ok(fd >= 0);
+    const sa = Buffer.alloc(16);
+    sa.writeUInt16LE(2, 0);
+    Buffer.from(parseAddr(t.vip4)!.bytes.subarray(0, 4)).copy(sa, 4);
+    assert.equal(Number(sendto(fd, syn, syn.length, 0, sa, 16)), syn.length);
+    close(fd);
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  const got = (await Promise.all(caps.map((c) => c.stop()))).flat();
+  for (const f of files) rmSync(f, { force: true });
+  const arrived = got.filter((s) => s.sport === 40404);
+  assert.equal(arrived.length, 1, 'the SYN reached a server');
+  assert.equal(arrived[0].options.length, 40);
+  assert.equal(findToa(arrived[0].options), null);
+  assert.ok(arrived[0].tcpChecksumOk);
+  const after = labStatus(name).toa.counters!;
+  assert.equal(after.skipped_no_room - before.skipped_no_room, 1);
+  assert.equal(after.inserted_syn, before.inserted_syn);
+});
