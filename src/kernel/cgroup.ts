@@ -36,7 +36,15 @@ export function openCgroup(path: string): number {
   return fd;
 }
 
-/** A fresh cgroup under the cgroup2 root; remove() moves nobody, so empty it first. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * A fresh, throwaway cgroup under the cgroup2 root. remove() ends every process still in it
+ * (cgroup.kill) and waits for them to be gone: rmdir fails while a killed process is still
+ * exiting, which would otherwise leave the directory behind.
+ */
 export function createCgroup(name: string): { path: string; join(pid: number): void; remove(): void } {
   const path = join(cgroup2Mount(), name);
   mkdirSync(path, { recursive: true });
@@ -44,14 +52,17 @@ export function createCgroup(name: string): { path: string; join(pid: number): v
     path,
     join: (pid: number) => writeFileSync(join(path, 'cgroup.procs'), `${pid}\n`),
     remove: () => {
-      // Any process still inside goes back to the root so the directory can go.
-      try {
-        const procs = readFileSync(join(path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
-        for (const p of procs) {
-          try { writeFileSync(join(cgroup2Mount(), 'cgroup.procs'), `${p}\n`); } catch { /* gone */ }
+      if (!existsSync(path)) return;
+      try { writeFileSync(join(path, 'cgroup.kill'), '1'); } catch { /* older kernels: processes are the caller's */ }
+      for (let i = 0; i < 100; i++) {
+        try {
+          rmdirSync(path);
+          return;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+          sleepSync(20);
         }
-        rmdirSync(path);
-      } catch { /* already gone */ }
+      }
     },
   };
 }
