@@ -15,7 +15,6 @@ need /usr/include/bpf/bpf_helpers.h libbpf-dev
 need nft nftables
 need ip iproute2
 need tcpdump tcpdump
-need ethtool ethtool
 need python3 python3
 need make make
 if ! ldconfig -p 2>/dev/null | grep -q 'libbpf.so.1 '; then missing+=(libbpf1); fi
