@@ -1,6 +1,151 @@
-// Placeholder until the toa command lands.
+// tcplens toa enable|disable|status: unmodified applications get the real client from accept() and
+// getpeername(), believed only from the balancers named. The programs stay in the kernel after the
+// command exits (pinned); status reads them back.
+import { checkToaConfig, disableToa, enableToa, type ToaConfig } from '../capabilities/toa/toa.js';
+import { toaStatus, type ToaCounters, type ToaStatus } from '../capabilities/toa/status.js';
+import { toaPinDir } from '../capabilities/toa/pinned.js';
+import { resolveCgroup } from '../kernel/cgroup.js';
+import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
+import { installLibbpfLog } from '../kernel/libbpf-log.js';
 import { TcplensError } from '../kernel/errors.js';
+import { parseCidr } from '../net/addr.js';
+import { dialectTable } from '../net/toa.js';
+import { helpText, parseFlags, type FlagTable } from './flags.js';
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new TcplensError('TCPLENS_ERR_UNKNOWN_COMMAND', 'toa is not built yet', 'see the open issues');
+const common = {
+  verbose: { type: 'boolean', short: 'v', help: 'show libbpf\'s and the verifier\'s full output' },
+  help: { type: 'boolean', short: 'h', help: 'this help' },
+} satisfies FlagTable;
+
+export const enableFlags = {
+  'trusted-lb': { type: 'string', multiple: true, arg: 'CIDR', help: 'REQUIRED: balancers whose TOA is believed (repeatable, or comma-separated)' },
+  cgroup: { type: 'string', arg: 'PATH', help: 'cgroup v2 of the servers (default: the whole cgroup2 mount, every process)' },
+  toa: { type: 'string', multiple: true, arg: 'KIND/LEN', help: 'add a TOA dialect (defaults: 254/8, 253/20, 254/20)' },
+  'no-default-toa': { type: 'boolean', help: 'use only the --toa dialects given' },
+  'no-save-syn': { type: 'boolean', help: 'do not keep SYNs to read their TOA (only the handshake ACK is read)' },
+  ...common,
+} satisfies FlagTable;
+
+const statusFlags = {
+  json: { type: 'boolean', help: 'one JSON object instead of text' },
+  ...common,
+} satisfies FlagTable;
+
+const USAGE = `usage: tcplens toa <enable|disable|status> [flags]
+
+  enable   attach (or reconfigure) and pin under ${toaPinDir()}
+  disable  remove everything; applications see the balancer again
+  status   what is attached where, the trusted balancers, dialects and counters
+`;
+
+/** Flags -> configuration, every check that needs no root done here (the cgroup is resolved later). */
+export function toaConfig(v: ReturnType<typeof parseFlags<typeof enableFlags>>): ToaConfig {
+  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens toa enable --help');
+  const cfg: ToaConfig = {
+    cgroup: '',
+    trusted: v['trusted-lb'].flatMap((c) => c.split(',')).filter(Boolean).map(parseCidr),
+    dialects: dialectTable(v.toa, !v['no-default-toa']),
+    saveSyn: !v['no-save-syn'],
+  };
+  checkToaConfig(cfg);
+  return cfg;
+}
+
+export function countersLine(c: ToaCounters): string {
+  return `connections ${c.connections}, trusted TOA stored ${c.stored}, rewritten ${c.rewritten} (${c.answers} answers), ` +
+    `untrusted ${c.untrusted}, malformed ${c.malformed}, no TOA ${c.no_toa}, unrepresentable ${c.unrepresentable}, store failed ${c.store_failed}`;
+}
+
+export function statusText(s: ToaStatus): string {
+  if (!s.enabled) {
+    return `tcplens toa: not enabled (nothing pinned at ${s.dir})${s.busy ? `; an enable/disable is running (pid ${s.busy})` : ''}\n`;
+  }
+  const rows: [string, string][] = [
+    ['cgroup', s.cgroup ? `${s.cgroup.path ?? '(not found under the cgroup2 mount)'} (id ${s.cgroup.id})` : '(mixed or none)'],
+    ['pinned at', s.dir],
+    ['programs', s.programs.map((p) => `${p.program} (prog ${p.progId}, link ${p.linkId})`).join(', ')],
+    ['trusted lb', s.trusted.join(', ') || '(unknown)'],
+    ['dialects', s.dialects.join(', ') || '(unknown)'],
+    ['saved SYN', s.saveSyn === null ? '(unknown)' : s.saveSyn ? 'read' : 'not read'],
+  ];
+  if (s.counters) rows.push(['counters', countersLine(s.counters)]);
+  if (s.programs.some((p) => p.runCnt > 0)) {
+    rows.push(['cost', s.programs.map((p) => `${p.program} ${p.nsPerRun ?? '-'} ns/run over ${p.runCnt} runs`).join(', ')]);
+  }
+  if (s.busy) rows.push(['busy', `an enable/disable is running (pid ${s.busy})`]);
+  for (const p of s.problems) rows.push(['problem', p]);
+  const head = `tcplens toa: enabled${s.complete ? '' : ' (INCOMPLETE: run `tcplens toa enable ...` again, or `tcplens toa disable`)'}\n`;
+  return head + rows.map(([k, v]) => `  ${k.padEnd(11)} ${v}`).join('\n') + '\n';
+}
+
+function requireKernel(what: string, verbose: boolean): void {
+  installLibbpfLog(verbose);
+  requireRoot(what);
+  requireBtf();
+}
+
+async function enable(argv: string[]): Promise<number> {
+  const v = parseFlags(argv, enableFlags, 'toa enable');
+  if (v.help) {
+    process.stdout.write(helpText('tcplens toa enable --trusted-lb CIDR... [flags]', enableFlags));
+    return 0;
+  }
+  const cfg = toaConfig(v);
+  requireKernel('toa enable', v.verbose);
+  requireFeatures(['sock_ops', 'cgroup_sock_addr'], ['sk_storage']);
+  cfg.cgroup = resolveCgroup(v.cgroup);
+  const r = enableToa(cfg);
+  for (const n of r.notes) process.stderr.write(`tcplens: ${n}\n`);
+  const verb = { enabled: 'enabled', updated: 'reconfigured in place', replaced: 'replaced the previous attachment' }[r.action];
+  process.stdout.write(`tcplens toa: ${verb} on ${cfg.cgroup}; trusting ${cfg.trusted.map((c) => c.text).join(', ')}; ` +
+    `dialects ${cfg.dialects.map((d) => `${d.kind}/${d.len}`).join(', ')}; pinned at ${r.dir}\n`);
+  if (r.action !== 'enabled' && !r.keptClients) {
+    process.stdout.write('tcplens toa: connections accepted before now are no longer rewritten\n');
+  }
+  return 0;
+}
+
+async function disable(argv: string[]): Promise<number> {
+  const v = parseFlags(argv, common, 'toa disable');
+  if (v.help) {
+    process.stdout.write(helpText('tcplens toa disable', common));
+    return 0;
+  }
+  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens toa disable --help');
+  requireKernel('toa disable', v.verbose);
+  const r = disableToa();
+  if (!r) {
+    process.stdout.write(`tcplens toa: not enabled (nothing pinned at ${toaPinDir()}); nothing to do\n`);
+    return 0;
+  }
+  for (const n of r.notes) process.stderr.write(`tcplens: ${n}\n`);
+  process.stdout.write(`tcplens toa: disabled; removed ${r.removed.join(', ') || 'an empty directory'} from ${r.dir}\n`);
+  if (r.counters) process.stdout.write(`tcplens toa: final counters: ${countersLine(r.counters)}\n`);
+  return 0;
+}
+
+async function status(argv: string[]): Promise<number> {
+  const v = parseFlags(argv, statusFlags, 'toa status');
+  if (v.help) {
+    process.stdout.write(helpText('tcplens toa status [--json]', statusFlags));
+    return 0;
+  }
+  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens toa status --help');
+  requireKernel('toa status', v.verbose);
+  const s = toaStatus();
+  process.stdout.write(v.json ? `${JSON.stringify(s)}\n` : statusText(s));
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { enable, disable, status };
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const fn = SUBCOMMANDS[sub];
+  if (!fn) throw new TcplensError('TCPLENS_ERR_UNKNOWN_COMMAND', `unknown toa subcommand '${sub}'`, 'use: tcplens toa enable|disable|status');
+  return fn(rest);
 }

@@ -1,7 +1,7 @@
 // Test peer for the toa tests (tcp-client.ts extended): connect to host:port from given local
-// ports (or N times), optionally from a chosen local address (--bind) and speaking HTTP/1.0
-// (--http), C at a time; print one JSON line per connection: {localPort, seen} where seen is
-// what the server said it saw as our address ("addr port").
+// ports (--ports a,b,c or --port-range A-B) or N times, optionally from a chosen local address
+// (--bind) and speaking HTTP/1.0 (--http), C at a time; print one JSON line per connection:
+// {localPort, seen} where seen is what the server said it saw as our address ("addr port").
 import { connect } from 'node:net';
 
 const args = process.argv.slice(2);
@@ -13,7 +13,10 @@ const host = opt('host', '127.0.0.1');
 const port = Number(opt('port', '8080'));
 const count = Number(opt('count', '1'));
 const concurrency = Number(opt('concurrency', '1'));
-const ports = opt('ports', '').split(',').filter(Boolean).map(Number);
+const range = opt('port-range', '').split('-').filter(Boolean).map(Number);
+const ports = range.length === 2
+  ? Array.from({ length: range[1] - range[0] + 1 }, (_, i) => range[0] + i)
+  : opt('ports', '').split(',').filter(Boolean).map(Number);
 const bind = opt('bind', '');
 const http = args.includes('--http');
 

@@ -55,9 +55,11 @@ export class ToaWriter {
   }
 }
 
-/** A made-up real client for connection i: unique port, addresses from the documentation ranges. */
+/** A made-up real client for connection i (i < 60000): its own port, addresses from the
+ * documentation ranges (never contacted: they only travel inside TOAs). */
 export function claimed(i: number, family: 4 | 6): { addr: string; port: number } {
-  return family === 4 ? { addr: `198.51.100.${1 + (i % 250)}`, port: 20000 + i } : { addr: `2001:db8::${(i + 1).toString(16)}`, port: 20000 + i };
+  const port = 1024 + (i % 60000);
+  return family === 4 ? { addr: `198.51.100.${1 + (i % 250)}`, port } : { addr: `2001:db8::${(i + 1).toString(16)}`, port };
 }
 
 /** What a server reports for a client: dual-stack sockets show IPv4 peers v4-mapped. */

@@ -1,0 +1,119 @@
+// tcplens toa status: read back from the kernel what is attached where, the configuration the
+// loaded programs carry in their rodata, the counters, and the programs' cost when the kernel's
+// BPF statistics are on. Layouts come from the built object's BTF (opened, never loaded).
+import { readFileSync } from 'node:fs';
+import { BpfObject } from '../../kernel/bpf-object.js';
+import { objectPath } from '../../kernel/paths.js';
+import { numPossibleCpus } from '../../kernel/bpf-map.js';
+import { cgroup2Mount } from '../../kernel/cgroup.js';
+import { cgroupPathById, closeFd, pinnedMap, progFdById, progInfo } from '../../kernel/pins.js';
+import { processStart } from './lock.js';
+import { decodeToaTables, dialectText, rodataUint } from './rodata.js';
+import { LINK_PIN, PROGRAMS, TOA_OBJECT, readPinned, toaLockPath, toaPinDir, type ToaProgram } from './pinned.js';
+
+export type ToaCounters = Record<'lost' | 'connections' | 'stored' | 'rewritten' | 'answers' | 'untrusted' | 'malformed' |
+  'no_toa' | 'unrepresentable' | 'store_failed', number>;
+
+export interface ToaProgramStatus {
+  program: ToaProgram;
+  pin: string;
+  linkId: number;
+  progId: number;
+  /** kernel BPF statistics: counted only while they are enabled (sysctl kernel.bpf_stats_enabled) */
+  runCnt: number;
+  runTimeNs: number;
+  nsPerRun: number | null;
+}
+
+export interface ToaStatus {
+  enabled: boolean;
+  /** false: pins are missing or detached (an interrupted run); enable again or disable */
+  complete: boolean;
+  dir: string;
+  /** pid of a tcplens enable/disable running now */
+  busy: number | null;
+  cgroup: { id: string; path: string | null } | null;
+  programs: ToaProgramStatus[];
+  trusted: string[];
+  dialects: string[];
+  saveSyn: boolean | null;
+  counters: ToaCounters | null;
+  problems: string[];
+}
+
+export function withToaObject<T>(fn: (obj: BpfObject) => T): T {
+  const obj = BpfObject.open(objectPath(TOA_OBJECT));
+  try {
+    return fn(obj);
+  } finally {
+    obj.close();
+  }
+}
+
+export function readToaCounters(obj: BpfObject, countersFd: number): ToaCounters {
+  const m = pinnedMap(countersFd);
+  return obj.struct('toa_counters').sumPerCpu(m.percpuValue(0), numPossibleCpus()) as ToaCounters;
+}
+
+function lockHolder(dir: string): number | null {
+  try {
+    const [pid, start] = readFileSync(toaLockPath(dir), 'utf8').trim().split(/\s+/);
+    return processStart(Number(pid)) === start ? Number(pid) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function toaStatus(dir = toaPinDir()): ToaStatus {
+  const st = readPinned(dir);
+  const out: ToaStatus = {
+    enabled: st.links.size > 0, complete: st.complete, dir, busy: lockHolder(dir), cgroup: null, programs: [],
+    trusted: [], dialects: [], saveSyn: null, counters: null, problems: [],
+  };
+  try {
+    if (!st.exists) return out;
+    if (st.cgroupId !== null) {
+      out.cgroup = { id: st.cgroupId.toString(), path: st.cgroupId === 0n ? null : cgroupPathById(cgroup2Mount(), st.cgroupId) };
+    }
+    for (const p of PROGRAMS) {
+      const l = st.links.get(p);
+      if (!l) {
+        if (out.enabled) out.problems.push(`link ${LINK_PIN[p]} is missing`);
+        continue;
+      }
+      if (l.info.cgroupId === 0n) out.problems.push(`link ${LINK_PIN[p]} is pinned but no longer attached`);
+      const fd = progFdById(l.info.progId);
+      try {
+        const i = progInfo(fd);
+        out.programs.push({ program: p, pin: `${dir}/${LINK_PIN[p]}`, linkId: l.info.id, progId: i.id, runCnt: i.runCnt, runTimeNs: i.runTimeNs,
+          nsPerRun: i.runCnt ? Math.round(i.runTimeNs / i.runCnt) : null });
+      } finally {
+        closeFd(fd);
+      }
+    }
+    if (st.cgroupId === null && st.links.size > 1) out.problems.push('the links are attached to different cgroups');
+    for (const s of st.strays) out.problems.push(`unexpected pin ${s} (an interrupted run?)`);
+    withToaObject((obj) => {
+      const rodataFd = st.maps.get('rodata');
+      if (rodataFd !== undefined) {
+        const m = pinnedMap(rodataFd);
+        const image = m.lookup(Buffer.alloc(4));
+        if (image) {
+          try {
+            const t = decodeToaTables(obj, image);
+            out.trusted = t.trusted.map((c) => c.text);
+            out.dialects = t.dialects.map(dialectText);
+            out.saveSyn = rodataUint(obj, image, 'save_syn') !== 0;
+          } catch (e) {
+            out.problems.push(`configuration unreadable: ${(e as Error).message}`);
+          }
+        }
+      } else if (out.enabled) out.problems.push('rodata pin is missing: configuration unknown');
+      const countersFd = st.maps.get('counters');
+      if (countersFd !== undefined) out.counters = readToaCounters(obj, countersFd);
+    });
+  } finally {
+    st.close();
+  }
+  return out;
+}

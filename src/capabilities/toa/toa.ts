@@ -1,0 +1,241 @@
+// tcplens toa, user side: configuration -> rodata, then the attach plan that leaves the programs
+// in the kernel (pinned), replaces them without a moment of wrong answers, and removes them.
+//
+// Enable with something already enabled on the same cgroup swaps each link's program in place
+// (BPF_LINK_UPDATE): there is no instant with no program or with two. On another cgroup (or after
+// an interrupted run) the new links are attached first and the old ones detached after.
+// Either way the new programs share the old `clients` socket-storage map, so connections that
+// got their client under the old configuration keep it. A disable frees the map with everything
+// in it; a later enable starts a new one, so connections accepted before that enable keep seeing
+// the balancer (never someone else's address).
+import { mkdirSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { BpfObject } from '../../kernel/bpf-object.js';
+import { objectPath } from '../../kernel/paths.js';
+import { TcplensError } from '../../kernel/errors.js';
+import {
+  BPFFS_ROOT, cgroupId, closeFd, detachLink, ensureBpffs, linkInfo, mapInfo, onBpffs, openPinned, pinFd, pinnedKind, reuseMap, updateLink, progFdById,
+} from '../../kernel/pins.js';
+import type { Cidr } from '../../net/addr.js';
+import type { ToaDialect } from '../../net/toa.js';
+import { withLock } from './lock.js';
+import { MAX_TRUSTED, toaTablesRodata } from './rodata.js';
+import {
+  DETACH_ORDER, LINK_PIN, MAP_PINS, NEW_PREFIX, PROGRAMS, TOA_OBJECT, readPinned, toaLockPath, toaPinDir, type PinnedToa, type ToaMapPin,
+} from './pinned.js';
+import { readToaCounters, withToaObject, type ToaCounters } from './status.js';
+
+export { TOA_OBJECT } from './pinned.js';
+const LOCK_WHAT = 'tcplens toa enable/disable';
+/** Maps handed from one set of programs to the next: connections' clients, and running totals. */
+const SHARED_MAPS = ['clients', 'counters'] as const;
+
+export interface ToaConfig {
+  /** cgroup v2 directory whose servers get real clients */
+  cgroup: string;
+  trusted: Cidr[];
+  dialects: ToaDialect[];
+  saveSyn: boolean;
+}
+
+export interface EnableReport {
+  dir: string;
+  /** enabled: nothing was there; updated: programs swapped in place; replaced: new links, old removed */
+  action: 'enabled' | 'updated' | 'replaced';
+  /** connections from before keep their real client (the clients map was carried over) */
+  keptClients: boolean;
+  notes: string[];
+}
+
+export interface DisableReport { dir: string; removed: string[]; counters: ToaCounters | null; notes: string[] }
+
+/** The rules a configuration must meet wherever it comes from (the CLI checks them first too). */
+export function checkToaConfig(cfg: ToaConfig): void {
+  if (cfg.trusted.length === 0) {
+    throw new TcplensError('TCPLENS_ERR_BAD_CIDR', 'toa needs --trusted-lb: without it any client could name any address',
+      'give your balancers\' addresses, e.g. --trusted-lb 10.0.0.0/24 --trusted-lb fd00::5');
+  }
+  if (cfg.trusted.length > MAX_TRUSTED) {
+    throw new TcplensError('TCPLENS_ERR_BAD_CIDR', `at most ${MAX_TRUSTED} --trusted-lb ranges`, 'merge neighbouring ranges into wider CIDRs');
+  }
+  const everyone = cfg.trusted.find((c) => c.prefix === 0);
+  if (everyone) {
+    throw new TcplensError('TCPLENS_ERR_BAD_CIDR', `--trusted-lb ${everyone.text} trusts every peer, so any client could forge its address`,
+      'name the balancers only, e.g. --trusted-lb 10.0.0.0/24');
+  }
+}
+
+export function enableToa(cfg: ToaConfig, dir = toaPinDir()): EnableReport {
+  checkToaConfig(cfg);
+  const notes: string[] = [];
+  const mounted = ensureBpffs(dir);
+  if (mounted) notes.push(mounted);
+  return withLock(toaLockPath(dir), LOCK_WHAT, (lock) => {
+    if (lock.staleTakenFrom !== null) notes.push(`took over a stale lock left by pid ${lock.staleTakenFrom}`);
+    mkdirSync(dir, { recursive: true });
+    const old = readPinned(dir);
+    try {
+      const obj = BpfObject.open(objectPath(TOA_OBJECT));
+      try {
+        obj.setRodata({ ...toaTablesRodata(obj, cfg), save_syn: cfg.saveSyn ? 1 : 0 });
+        const shared = shareMaps(obj, old, notes);
+        obj.load();
+        let action: EnableReport['action'];
+        if (old.complete && old.cgroupId === cgroupId(cfg.cgroup)) {
+          updateInPlace(obj, old);
+          action = 'updated';
+        } else {
+          attachThenSwap(obj, old, cfg.cgroup, dir);
+          action = old.links.size ? 'replaced' : 'enabled';
+        }
+        pinMaps(obj, dir, shared);
+        sweepStrays(dir, notes);
+        return { dir, action, keptClients: shared.has('clients'), notes };
+      } finally {
+        obj.close(); // pinned links and maps live on; anything unpinned goes with it
+      }
+    } finally {
+      old.close();
+    }
+  });
+}
+
+/** Remove everything; null when nothing was enabled. */
+export function disableToa(dir = toaPinDir()): DisableReport | null {
+  if (!onBpffs(dir)) return null;
+  return withLock(toaLockPath(dir), LOCK_WHAT, (lock) => {
+    const notes = lock.staleTakenFrom !== null ? [`took over a stale lock left by pid ${lock.staleTakenFrom}`] : [];
+    if (!onBpffs(dir)) return null;
+    const st = readPinned(dir);
+    let counters: ToaCounters | null = null;
+    const removed: string[] = [];
+    try {
+      const fd = st.maps.get('counters');
+      if (fd !== undefined) {
+        try { counters = withToaObject((obj) => readToaCounters(obj, fd)); } catch (e) { notes.push(`counters unreadable: ${(e as Error).message}`); }
+      }
+      for (const p of DETACH_ORDER) {
+        const l = st.links.get(p);
+        if (l) retireLink(l.fd);
+      }
+    } finally {
+      st.close();
+    }
+    for (const name of readdirSync(dir)) {
+      removePin(join(dir, name));
+      removed.push(name);
+    }
+    rmdirSync(dir);
+    const parent = dirname(dir);
+    if (parent !== BPFFS_ROOT && parent.startsWith(`${BPFFS_ROOT}/`)) {
+      try { rmdirSync(parent); } catch { /* other capabilities still pin there */ }
+    }
+    return { dir, removed, counters, notes };
+  });
+}
+
+/** Hand the old clients/counters maps to the new object when their layout still fits. */
+function shareMaps(obj: BpfObject, old: PinnedToa, notes: string[]): Set<ToaMapPin> {
+  const shared = new Set<ToaMapPin>();
+  for (const name of SHARED_MAPS) {
+    const fd = old.maps.get(name);
+    if (fd === undefined) continue;
+    const want = obj.map(name);
+    const have = mapInfo(fd);
+    if (have.type !== want.type || have.keySize !== want.keySize || have.valueSize !== want.valueSize) {
+      notes.push(name === 'clients'
+        ? 'the pinned clients map has another layout (tcplens was upgraded): connections accepted before now are no longer rewritten'
+        : `the pinned ${name} map has another layout: starting it afresh`);
+      continue;
+    }
+    reuseMap(obj, name, fd);
+    shared.add(name);
+  }
+  return shared;
+}
+
+/** Swap each pinned link to its new program; on failure put back the ones already swapped. */
+function updateInPlace(obj: BpfObject, old: PinnedToa): void {
+  const swapped: { linkFd: number; oldProgFd: number }[] = [];
+  const oldProgs: number[] = [];
+  try {
+    for (const p of PROGRAMS) {
+      const l = old.links.get(p)!;
+      const oldProgFd = progFdById(l.info.progId);
+      oldProgs.push(oldProgFd);
+      updateLink(l.fd, obj.program(p).fd);
+      swapped.push({ linkFd: l.fd, oldProgFd });
+    }
+  } catch (e) {
+    for (const s of swapped.reverse()) {
+      try { updateLink(s.linkFd, s.oldProgFd); } catch { /* best effort: the old program is still loaded */ }
+    }
+    throw e;
+  } finally {
+    for (const fd of oldProgs) closeFd(fd);
+  }
+}
+
+/** New links first (pinned under new-*), then the old ones detached, then the new pins renamed. */
+function attachThenSwap(obj: BpfObject, old: PinnedToa, cgroup: string, dir: string): void {
+  const fresh: string[] = [];
+  try {
+    for (const p of PROGRAMS) {
+      const path = join(dir, NEW_PREFIX + LINK_PIN[p]);
+      removePin(path); // an interrupted run's leftover under the same name
+      obj.attachCgroup(p, cgroup).pin(path);
+      fresh.push(path);
+    }
+  } catch (e) {
+    for (const path of fresh) removePin(path);
+    throw e;
+  }
+  for (const p of DETACH_ORDER) {
+    const l = old.links.get(p);
+    if (l) retireLink(l.fd);
+  }
+  for (const p of PROGRAMS) renameSync(join(dir, NEW_PREFIX + LINK_PIN[p]), join(dir, LINK_PIN[p]));
+}
+
+/** Pin what the new object made for itself (rodata always; clients/counters unless shared). */
+function pinMaps(obj: BpfObject, dir: string, shared: Set<ToaMapPin>): void {
+  for (const name of MAP_PINS) {
+    if (shared.has(name)) continue;
+    const fd = obj.map(name === 'rodata' ? 'toa.rodata' : name).fd;
+    const tmp = join(dir, NEW_PREFIX + name);
+    removePin(tmp);
+    pinFd(fd, tmp);
+    renameSync(tmp, join(dir, name)); // replaces the old pin in one step
+  }
+}
+
+/** Anything in dir that is not ours by name is an interrupted run's leftover: detach and unlink. */
+function sweepStrays(dir: string, notes: string[]): void {
+  const ours = new Set<string>([...Object.values(LINK_PIN), ...MAP_PINS]);
+  for (const name of readdirSync(dir)) {
+    if (ours.has(name)) continue;
+    removePin(join(dir, name));
+    notes.push(`removed ${name}, left by an interrupted run`);
+  }
+}
+
+/** Detach a link; one already detached (cgroup id 0, or its cgroup gone) needs nothing. */
+function retireLink(fd: number): void {
+  try {
+    detachLink(fd);
+  } catch (e) {
+    if (linkInfo(fd).cgroupId !== 0n) throw e;
+  }
+}
+
+/** Unpin path; a link pinned there is detached first so that it stops running now. */
+function removePin(path: string): void {
+  const fd = openPinned(path);
+  if (fd === null) return;
+  try {
+    if (pinnedKind(fd) === 'link') retireLink(fd);
+  } finally {
+    closeFd(fd);
+  }
+  unlinkSync(path);
+}

@@ -1,0 +1,187 @@
+// Pinned BPF objects on a bpf filesystem: what a capability that outlives its command (toa, accel)
+// needs to find, inspect, replace and remove what an earlier run left behind. Only fds and paths
+// here; which pins mean what is the capability's business.
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { dirname } from 'node:path';
+import { bpf, c, errno, koffi, strerror, isNull, type Ptr } from './libbpf.js';
+import { TcplensError } from './errors.js';
+import { BpfMap } from './bpf-map.js';
+import type { BpfObject } from './bpf-object.js';
+
+// libbpf.ts (not ours to edit) lacks these four; the same system libbpf answers them.
+const lib = koffi.load('libbpf.so.1');
+const raw = {
+  link_update: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, void *opts)'),
+  link_detach: lib.func('int bpf_link_detach(int link_fd)'),
+  prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
+  map_reuse_fd: lib.func('int bpf_map__reuse_fd(void *map, int fd)'),
+};
+
+const ENOENT = 2;
+export const BPFFS_ROOT = '/sys/fs/bpf';
+
+function syscallError(what: string, err: number, hint = 'needs root and a bpf filesystem'): TcplensError {
+  return new TcplensError('TCPLENS_ERR_SYSCALL', `${what}: ${strerror(err)}`, hint);
+}
+
+/** An fd for a pinned object, or null when nothing is pinned there. */
+export function openPinned(path: string): number | null {
+  const fd = bpf.obj_get(path) as number;
+  if (fd >= 0) return fd;
+  const err = -fd > 0 && -fd < 4096 ? -fd : errno();
+  if (err === ENOENT) return null;
+  throw syscallError(`cannot open pinned ${path}`, err);
+}
+
+export function closeFd(fd: number | null | undefined): void {
+  if (fd !== null && fd !== undefined && fd >= 0) c.close(fd);
+}
+
+export function pinFd(fd: number, path: string): void {
+  const rc = bpf.obj_pin(fd, path) as number;
+  if (rc < 0) throw syscallError(`cannot pin at ${path}`, -rc);
+}
+
+export type PinnedKind = 'link' | 'map' | 'prog' | 'unknown';
+
+/** What an fd refers to; the kernel says so in its fdinfo. */
+export function pinnedKind(fd: number): PinnedKind {
+  let text = '';
+  try { text = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'); } catch { return 'unknown'; }
+  if (/^link_type:/m.test(text)) return 'link';
+  if (/^map_type:/m.test(text)) return 'map';
+  if (/^prog_type:/m.test(text)) return 'prog';
+  return 'unknown';
+}
+
+function info(fd: number, size: number, what: string): Buffer {
+  const buf = Buffer.alloc(size);
+  const len = [size];
+  if ((bpf.obj_get_info_by_fd(fd, buf, len) as number) < 0) throw syscallError(`cannot read info of ${what}`, errno());
+  return buf;
+}
+
+export interface LinkInfo { id: number; progId: number; type: number; cgroupId: bigint; attachType: number }
+
+/** struct bpf_link_info (UAPI): type, id, prog_id, then a union; for cgroup links cgroup_id@16, attach_type@24. */
+export function linkInfo(fd: number): LinkInfo {
+  const b = info(fd, 64, 'link');
+  return { type: b.readUInt32LE(0), id: b.readUInt32LE(4), progId: b.readUInt32LE(8), cgroupId: b.readBigUInt64LE(16), attachType: b.readUInt32LE(24) };
+}
+
+export interface MapInfo { type: number; id: number; keySize: number; valueSize: number; maxEntries: number; name: string }
+
+/** struct bpf_map_info (UAPI): type, id, key_size, value_size, max_entries, map_flags, name[16]@24. */
+export function mapInfo(fd: number): MapInfo {
+  const b = info(fd, 96, 'map');
+  return { type: b.readUInt32LE(0), id: b.readUInt32LE(4), keySize: b.readUInt32LE(8), valueSize: b.readUInt32LE(12),
+    maxEntries: b.readUInt32LE(16), name: cString(b.subarray(24, 40)) };
+}
+
+export interface ProgInfo { id: number; name: string; tag: string; runCnt: number; runTimeNs: number }
+
+/** struct bpf_prog_info (UAPI): id@4, tag[8]@8, name[16]@64, run_time_ns@192, run_cnt@200. */
+export function progInfo(fd: number): ProgInfo {
+  const b = info(fd, 256, 'program');
+  return { id: b.readUInt32LE(4), tag: b.subarray(8, 16).toString('hex'), name: cString(b.subarray(64, 80)),
+    runTimeNs: Number(b.readBigUInt64LE(192)), runCnt: Number(b.readBigUInt64LE(200)) };
+}
+
+export function progFdById(id: number): number {
+  const fd = raw.prog_get_fd_by_id(id) as number;
+  if (fd < 0) throw syscallError(`cannot open program id ${id}`, -fd);
+  return fd;
+}
+
+/** A pinned map as a BpfMap (sizes from the kernel); the caller closes map.fd. */
+export function pinnedMap(fd: number): BpfMap {
+  const i = mapInfo(fd);
+  return new BpfMap(i.name, fd, i.keySize, i.valueSize, i.maxEntries, i.type);
+}
+
+/** Swap the program behind a link in one step (BPF_LINK_UPDATE): no moment without either. */
+export function updateLink(linkFd: number, progFd: number): void {
+  const rc = raw.link_update(linkFd, progFd, null) as number;
+  if (rc < 0) throw syscallError('cannot update a pinned link', -rc, 'the kernel refused to swap the program (needs Linux >= 5.7 for cgroup links)');
+}
+
+/** Detach a link now (BPF_LINK_DETACH), whoever else still holds it; its pin becomes inert. */
+export function detachLink(linkFd: number): void {
+  const rc = raw.link_detach(linkFd) as number;
+  if (rc < 0) throw syscallError('cannot detach a pinned link', -rc);
+}
+
+/**
+ * Make an opened (not yet loaded) object use an existing map instead of creating its own, so a
+ * new set of programs shares state with the old. BpfObject keeps its bpf_object pointer private
+ * and has no reuse method yet, hence the reach inside: replace with BpfObject.reuseMap() once
+ * the kernel layer offers one.
+ */
+export function reuseMap(obj: BpfObject, name: string, fd: number): void {
+  const objPtr = (obj as unknown as { obj: Ptr }).obj;
+  const map = bpf.object_find_map_by_name(objPtr, name) as Ptr;
+  if (isNull(map)) throw new TcplensError('TCPLENS_ERR_LAYOUT', `${obj.path} has no map '${name}'`, 'rebuild the BPF objects');
+  const rc = raw.map_reuse_fd(map, fd) as number;
+  if (rc < 0) throw syscallError(`cannot reuse the pinned map for '${name}'`, -rc);
+}
+
+/** The mount (point and type) that holds path, from /proc/self/mountinfo. */
+function mountOf(path: string): { point: string; type: string } {
+  let best = { point: '/', type: '' };
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!post) continue;
+    const point = pre.split(' ')[4];
+    const inside = point === '/' || path === point || path.startsWith(`${point}/`);
+    if (inside && point.length >= best.point.length) best = { point, type: post.split(' ')[0] };
+  }
+  return best;
+}
+
+/**
+ * Make sure `dir` sits on a bpf filesystem, mounting one at /sys/fs/bpf when nothing is mounted
+ * there (systemd does this at boot; minimal systems and containers often do not). Returns a
+ * note for the user when it mounted.
+ */
+export function ensureBpffs(dir: string): string | null {
+  const m = mountOf(dir);
+  if (m.type === 'bpf') return null;
+  if (dir === BPFFS_ROOT || dir.startsWith(`${BPFFS_ROOT}/`)) {
+    try {
+      execFileSync('mount', ['-t', 'bpf', 'bpf', BPFFS_ROOT], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      throw new TcplensError('TCPLENS_ERR_SYSCALL', `no bpf filesystem at ${BPFFS_ROOT}, and mounting one failed: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`,
+        `mount it: mount -t bpf bpf ${BPFFS_ROOT}`);
+    }
+    return `mounted a bpf filesystem at ${BPFFS_ROOT}`;
+  }
+  throw new TcplensError('TCPLENS_ERR_SYSCALL', `${dir} is not on a bpf filesystem`, `pin under ${BPFFS_ROOT}, or mount one: mount -t bpf bpf ${dirname(dir)}`);
+}
+
+/** True when a bpf filesystem holds path and path exists (read-only callers never mount). */
+export function onBpffs(path: string): boolean {
+  return mountOf(path).type === 'bpf' && existsSync(path);
+}
+
+/** The path under the cgroup2 mount `root` whose cgroup id (its inode) is id, or null. */
+export function cgroupPathById(root: string, id: bigint, limit = 100_000): string | null {
+  const queue = [root];
+  for (let seen = 0; queue.length && seen < limit; seen++) {
+    const dir = queue.shift()!;
+    try {
+      if (statSync(dir, { bigint: true }).ino === id) return dir;
+      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) queue.push(`${dir}/${e.name}`);
+    } catch { /* removed while we walked */ }
+  }
+  return null;
+}
+
+export function cgroupId(path: string): bigint {
+  return statSync(path, { bigint: true }).ino;
+}
+
+function cString(b: Buffer): string {
+  const end = b.indexOf(0);
+  return b.subarray(0, end < 0 ? b.length : end).toString('utf8');
+}
