@@ -19,7 +19,7 @@ import { objectPath, repoRoot } from '../../src/kernel/paths.js';
 import { BpfObject } from '../../src/kernel/bpf-object.js';
 import { readCounters } from '../../src/kernel/counters.js';
 import { TOA_OBJECT } from '../../src/capabilities/toa/toa.js';
-import { toaTablesRodata } from '../../src/capabilities/toa/rodata.js';
+import { toaTablesRodata } from '../../src/capabilities/shared/toa-tables.js';
 import { PROGRAMS } from '../../src/capabilities/toa/pinned.js';
 import { parseAddr, parseCidr } from '../../src/net/addr.js';
 import { DEFAULT_DIALECTS, encodeToa } from '../../src/net/toa.js';

@@ -72,6 +72,13 @@ export class BpfObject {
     bpf.program_set_autoload(this.programPtr(program), autoload);
   }
 
+  /** Before load: use an existing map (a pinned one, say) instead of creating this object's own,
+   * so new programs share state with old ones. */
+  reuseMap(map: string, fd: number): void {
+    const rc = bpf.map_reuse_fd(this.mapPtr(map), fd) as number;
+    if (rc < 0) throw new TcplensError('TCPLENS_ERR_SYSCALL', `cannot reuse a map for '${map}': ${strerror(-rc)}`, 'the map must match the object\'s definition');
+  }
+
   setMaxEntries(map: string, n: number): void {
     bpf.map_set_max_entries(this.mapPtr(map), n);
   }

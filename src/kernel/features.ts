@@ -6,7 +6,7 @@ import { TcplensError } from './errors.js';
 
 export function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) {
-    throw new TcplensError('TCPLENS_ERR_NOT_ROOT', `${what} loads BPF programs and needs root`, `run it with sudo: sudo tcplens ${what}`);
+    throw new TcplensError('TCPLENS_ERR_NOT_ROOT', `${what} works with BPF programs and maps in the kernel and needs root`, `run it with sudo: sudo tcplens ${what}`);
   }
 }
 

@@ -40,6 +40,9 @@ export const bpf = {
   link_destroy: lib.func('int bpf_link__destroy(void *link)'),
   link_pin: lib.func('int bpf_link__pin(void *link, const char *path)'),
   link_fd: lib.func('int bpf_link__fd(void *link)'),
+  link_update: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, void *opts)'),
+  link_detach: lib.func('int bpf_link_detach(int link_fd)'),
+  prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
   // maps
   map_name: lib.func('const char *bpf_map__name(void *map)'),
   map_fd: lib.func('int bpf_map__fd(void *map)'),
@@ -50,6 +53,7 @@ export const bpf = {
   map_set_max_entries: lib.func('int bpf_map__set_max_entries(void *map, uint32_t max)'),
   map_initial_value: lib.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)'),
   map_pin: lib.func('int bpf_map__pin(void *map, const char *path)'),
+  map_reuse_fd: lib.func('int bpf_map__reuse_fd(void *map, int fd)'),
   map_lookup_elem: lib.func('int bpf_map_lookup_elem(int fd, void *key, void *value)'),
   map_update_elem: lib.func('int bpf_map_update_elem(int fd, void *key, void *value, uint64_t flags)'),
   map_delete_elem: lib.func('int bpf_map_delete_elem(int fd, void *key)'),

@@ -4,19 +4,9 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
-import { bpf, c, errno, koffi, strerror, isNull, type Ptr } from './libbpf.js';
+import { bpf, c, errno, strerror } from './libbpf.js';
 import { TcplensError } from './errors.js';
 import { BpfMap } from './bpf-map.js';
-import type { BpfObject } from './bpf-object.js';
-
-// libbpf.ts (not ours to edit) lacks these four; the same system libbpf answers them.
-const lib = koffi.load('libbpf.so.1');
-const raw = {
-  link_update: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, void *opts)'),
-  link_detach: lib.func('int bpf_link_detach(int link_fd)'),
-  prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
-  map_reuse_fd: lib.func('int bpf_map__reuse_fd(void *map, int fd)'),
-};
 
 const ENOENT = 2;
 export const BPFFS_ROOT = '/sys/fs/bpf';
@@ -89,7 +79,7 @@ export function progInfo(fd: number): ProgInfo {
 }
 
 export function progFdById(id: number): number {
-  const fd = raw.prog_get_fd_by_id(id) as number;
+  const fd = bpf.prog_get_fd_by_id(id) as number;
   if (fd < 0) throw syscallError(`cannot open program id ${id}`, -fd);
   return fd;
 }
@@ -102,28 +92,14 @@ export function pinnedMap(fd: number): BpfMap {
 
 /** Swap the program behind a link in one step (BPF_LINK_UPDATE): no moment without either. */
 export function updateLink(linkFd: number, progFd: number): void {
-  const rc = raw.link_update(linkFd, progFd, null) as number;
+  const rc = bpf.link_update(linkFd, progFd, null) as number;
   if (rc < 0) throw syscallError('cannot update a pinned link', -rc, 'the kernel refused to swap the program (needs Linux >= 5.7 for cgroup links)');
 }
 
 /** Detach a link now (BPF_LINK_DETACH), whoever else still holds it; its pin becomes inert. */
 export function detachLink(linkFd: number): void {
-  const rc = raw.link_detach(linkFd) as number;
+  const rc = bpf.link_detach(linkFd) as number;
   if (rc < 0) throw syscallError('cannot detach a pinned link', -rc);
-}
-
-/**
- * Make an opened (not yet loaded) object use an existing map instead of creating its own, so a
- * new set of programs shares state with the old. BpfObject keeps its bpf_object pointer private
- * and has no reuse method yet, hence the reach inside: replace with BpfObject.reuseMap() once
- * the kernel layer offers one.
- */
-export function reuseMap(obj: BpfObject, name: string, fd: number): void {
-  const objPtr = (obj as unknown as { obj: Ptr }).obj;
-  const map = bpf.object_find_map_by_name(objPtr, name) as Ptr;
-  if (isNull(map)) throw new TcplensError('TCPLENS_ERR_LAYOUT', `${obj.path} has no map '${name}'`, 'rebuild the BPF objects');
-  const rc = raw.map_reuse_fd(map, fd) as number;
-  if (rc < 0) throw syscallError(`cannot reuse the pinned map for '${name}'`, -rc);
 }
 
 /** The mount (point and type) that holds path, from /proc/self/mountinfo. */

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { BpfObject } from '../../src/kernel/bpf-object.js';
 import { objectPath, repoRoot } from '../../src/kernel/paths.js';
 import { TOA_OBJECT } from '../../src/capabilities/toa/toa.js';
-import { toaTablesRodata } from '../../src/capabilities/toa/rodata.js';
+import { toaTablesRodata } from '../../src/capabilities/shared/toa-tables.js';
 import { parseCidr } from '../../src/net/addr.js';
 import { DEFAULT_DIALECTS } from '../../src/net/toa.js';
 import { toaLockPath } from '../../src/capabilities/toa/pinned.js';

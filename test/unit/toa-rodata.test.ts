@@ -4,7 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { BpfObject } from '../../src/kernel/bpf-object.js';
 import { objectPath } from '../../src/kernel/paths.js';
-import { decodeToaTables, toaTablesRodata, rodataUint } from '../../src/capabilities/toa/rodata.js';
+import { decodeToaTables, toaTablesRodata, rodataUint } from '../../src/capabilities/shared/toa-tables.js';
 import { parseCidr } from '../../src/net/addr.js';
 import { dialectTable } from '../../src/net/toa.js';
 

@@ -6,7 +6,8 @@ import { readCounters } from '../../kernel/counters.js';
 import { objectPath } from '../../kernel/paths.js';
 import type { StructLayout } from '../../kernel/btf.js';
 import { formatEndpoint, type Cidr, type Family } from '../../net/addr.js';
-import { MAX_DIALECTS, type ToaDialect } from '../../net/toa.js';
+import type { ToaDialect } from '../../net/toa.js';
+import { toaTablesRodata } from '../shared/toa-tables.js';
 import { ProcListeners, ownNetnsCookie } from './listeners.js';
 
 export interface AcceptOptions {
@@ -48,7 +49,6 @@ export type AcceptCounters = Record<'lost' | 'connections' | 'events' | 'merged'
   'toa_malformed' | 'no_toa' | 'filtered' | 'records', number>;
 
 export const MAX_PORTS = 8;
-const MAX_TRUSTED = 16;
 const F_CLIENT = 1, F_TOA = 2, F_UNTRUSTED = 4, F_MALFORMED = 8;
 const SOURCES: Record<number, ToaSource> = { 1: 'ack', 2: 'syn', 3: 'toa.ko' };
 /** A window is swept only this long after it closed, so the kernel never counts into an entry we take. */
@@ -122,19 +122,14 @@ export class AcceptDecoder {
 export function acceptRodata(obj: BpfObject, opts: AcceptOptions): Record<string, number | bigint | Uint8Array> {
   const ports = new Uint8Array(2 * MAX_PORTS);
   opts.ports.forEach((p, i) => new DataView(ports.buffer).setUint16(2 * i, p, true));
-  const dialect = obj.struct('toa_dialect');
-  const range = obj.struct('trusted_range');
   return {
+    ...toaTablesRodata(obj, opts),
     merge_window_ns: opts.mergeWindowNs,
     filter_family: opts.family,
     filter_ports: ports,
     filter_port_count: opts.ports.length,
     save_syn: opts.saveSyn ? 1 : 0,
     read_toako: opts.readToaKo ? 1 : 0,
-    toa_dialects: dialect.encodeArray(opts.dialects.map((d) => ({ kind: d.kind, len: d.len, family: d.family })), MAX_DIALECTS),
-    toa_dialect_count: opts.dialects.length,
-    trusted_lbs: range.encodeArray(opts.trusted.map((c) => ({ net: c.net, mask: c.mask, family: c.family })), MAX_TRUSTED),
-    trusted_lb_count: opts.trusted.length,
   };
 }
 

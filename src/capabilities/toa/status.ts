@@ -8,7 +8,7 @@ import { numPossibleCpus } from '../../kernel/bpf-map.js';
 import { cgroup2Mount } from '../../kernel/cgroup.js';
 import { cgroupPathById, closeFd, pinnedMap, progFdById, progInfo } from '../../kernel/pins.js';
 import { processStart } from './lock.js';
-import { decodeToaTables, dialectText, rodataUint } from './rodata.js';
+import { decodeToaTables, dialectText, rodataUint } from '../shared/toa-tables.js';
 import { LINK_PIN, PROGRAMS, TOA_OBJECT, readPinned, toaLockPath, toaPinDir, type ToaProgram } from './pinned.js';
 
 export type ToaCounters = Record<'lost' | 'connections' | 'stored' | 'rewritten' | 'answers' | 'untrusted' | 'malformed' |

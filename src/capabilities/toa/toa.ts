@@ -14,12 +14,12 @@ import { BpfObject } from '../../kernel/bpf-object.js';
 import { objectPath } from '../../kernel/paths.js';
 import { TcplensError } from '../../kernel/errors.js';
 import {
-  BPFFS_ROOT, cgroupId, closeFd, detachLink, ensureBpffs, linkInfo, mapInfo, onBpffs, openPinned, pinFd, pinnedKind, reuseMap, updateLink, progFdById,
+  BPFFS_ROOT, cgroupId, closeFd, detachLink, ensureBpffs, linkInfo, mapInfo, onBpffs, openPinned, pinFd, pinnedKind, updateLink, progFdById,
 } from '../../kernel/pins.js';
 import type { Cidr } from '../../net/addr.js';
 import type { ToaDialect } from '../../net/toa.js';
 import { withLock } from './lock.js';
-import { MAX_TRUSTED, toaTablesRodata } from './rodata.js';
+import { MAX_TRUSTED, toaTablesRodata } from '../shared/toa-tables.js';
 import {
   DETACH_ORDER, LINK_PIN, MAP_PINS, NEW_PREFIX, PROGRAMS, TOA_OBJECT, readPinned, toaLockPath, toaPinDir, type PinnedToa, type ToaMapPin,
 } from './pinned.js';
@@ -148,7 +148,7 @@ function shareMaps(obj: BpfObject, old: PinnedToa, notes: string[]): Set<ToaMapP
         : `the pinned ${name} map has another layout: starting it afresh`);
       continue;
     }
-    reuseMap(obj, name, fd);
+    obj.reuseMap(name, fd);
     shared.add(name);
   }
   return shared;

@@ -1,7 +1,7 @@
 // The TOA dialect table and the trusted balancers as rodata (bpf/include/toa.h, trust.h), both
 // ways: encoded through the object's BTF before load, and decoded again from a loaded program's
 // rodata map, so `status` reports what the kernel really runs with. Any capability that includes
-// those two headers can use this (accept.ts encodes the same tables by hand today).
+// those two headers uses this (accept, toa).
 import type { BpfObject } from '../../kernel/bpf-object.js';
 import { formatAddr, parseCidr, type Cidr, type Family } from '../../net/addr.js';
 import { MAX_DIALECTS, type ToaDialect } from '../../net/toa.js';
