@@ -132,7 +132,7 @@ test('reconfiguring under load never gives a connection a wrong client; establis
     w.set(p, c, 254);
     want.set(p, shown(c, true));
   }
-  const load = h.pair.spawnIn(h.client, [process.execPath, join(repoRoot, 'dist', 'test', 'kernel', 'helpers', 'toa-client.js'),
+  const load = h.pair.spawnIn(h.client, [process.execPath, join(repoRoot, 'dist', 'test', 'kernel', 'helpers', 'tcp-client.js'),
     '--host', h.server.ip4, '--port', '7001', '--port-range', `${first}-${last}`, '--concurrency', '8']);
   const done = new Lines(load, 'stdout');
   const loadErr = new Lines(load, 'stderr');

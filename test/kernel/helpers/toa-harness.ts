@@ -5,55 +5,20 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BpfObject } from '../../../src/kernel/bpf-object.js';
-import { objectPath, repoRoot } from '../../../src/kernel/paths.js';
+import { repoRoot } from '../../../src/kernel/paths.js';
 import { disableToa } from '../../../src/capabilities/toa/toa.js';
 import type { ToaStatus } from '../../../src/capabilities/toa/status.js';
-import { parseAddr } from '../../../src/net/addr.js';
-import { encodeToa } from '../../../src/net/toa.js';
 import { Lines, NetPair, sh, type Side } from './netns.js';
+import { ToaWriter, WRITE_ACK, WRITE_SYN } from './toa-writer.js';
+
+export { ToaWriter, WRITE_ACK, WRITE_SYN } from './toa-writer.js';
 
 let serial = 0;
-export const WRITE_SYN = 1, WRITE_ACK = 2;
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const HELPERS = join(repoRoot, 'dist', 'test', 'kernel', 'helpers');
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 export interface Seen { localPort: number; seen: string }
-
-/** Writes a TOA, chosen by the client's local port, on connections from the client cgroup. */
-export class ToaWriter {
-  private readonly obj: BpfObject;
-
-  constructor(cgroup: string, writeOn: number) {
-    this.obj = BpfObject.open(objectPath('test/kernel/fixtures/toa-writer'));
-    try {
-      this.obj.setRodata({ write_on: writeOn });
-      this.obj.load();
-      this.obj.attachCgroup('toa_writer', cgroup);
-    } catch (e) {
-      this.obj.close();
-      throw e;
-    }
-  }
-
-  /** Name `client` (an "addr port" pair) as the real client of connections from localPort. */
-  set(localPort: number, client: { addr: string; port: number }, kind?: number): void {
-    const a = parseAddr(client.addr)!;
-    const bytes = encodeToa(kind ?? (a.family === 4 ? 254 : 253), a.family, a.bytes, client.port);
-    this.setRaw(localPort, bytes);
-  }
-
-  setRaw(localPort: number, bytes: Uint8Array): void {
-    const key = Buffer.alloc(2);
-    key.writeUInt16LE(localPort);
-    this.obj.map('by_port').update(key, this.obj.struct('toa_writer_opt').encode({ bytes, len: bytes.length }));
-  }
-
-  close(): void {
-    this.obj.close();
-  }
-}
 
 /** A made-up real client for connection i (i < 60000): its own port, addresses from the
  * documentation ranges (never contacted: they only travel inside TOAs). */
@@ -160,7 +125,7 @@ export class ToaHarness {
 
   /** Connect from the client namespace (toa-client.ts flags); one result per connection. */
   async connect(args: string[]): Promise<Seen[]> {
-    const out = await this.pair.run(this.client, [process.execPath, join(HELPERS, 'toa-client.js'), ...args], 60000);
+    const out = await this.pair.run(this.client, [process.execPath, join(HELPERS, 'tcp-client.js'), ...args], 60000);
     return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Seen);
   }
 

@@ -2,6 +2,8 @@
 // (per client port, or one for all), as a FULLNAT balancer would write it.
 import { BpfObject } from '../../../src/kernel/bpf-object.js';
 import { objectPath } from '../../../src/kernel/paths.js';
+import { parseAddr } from '../../../src/net/addr.js';
+import { encodeToa } from '../../../src/net/toa.js';
 
 export const WRITE_SYN = 1, WRITE_ACK = 2;
 
@@ -30,6 +32,12 @@ export class ToaWriter {
     const key = Buffer.alloc(2);
     key.writeUInt16LE(port);
     this.obj.map('by_port').update(key, this.value(option));
+  }
+
+  /** Name `client` as the real client of connections from localPort (254/8 or 253/20 by family). */
+  set(localPort: number, client: { addr: string; port: number }, kind?: number): void {
+    const a = parseAddr(client.addr)!;
+    this.forPort(localPort, encodeToa(kind ?? (a.family === 4 ? 254 : 253), a.family, a.bytes, client.port));
   }
 
   /** The option written on every other connection. */
