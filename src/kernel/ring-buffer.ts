@@ -1,22 +1,39 @@
 // The one ring buffer reader. It reads the BPF ring straight from its mmapped pages (no per-event
 // FFI call): consumer page (RW), producer page and the data area mapped twice (RO), so a record
-// that wraps is still contiguous. Wake-up per KERNEL-NOTES: wait in epoll_wait on a koffi worker
-// thread while idle; while events keep coming, drain on a ~1 ms timer; when a drain finds nothing,
-// go back to waiting. An eventfd in the epoll set wakes the waiter on close().
+// that wraps is still contiguous. Wake-up per KERNEL-NOTES: while idle, wait in epoll_wait on a
+// koffi worker thread; while events keep coming, drain on a ~1 ms timer; when a drain finds
+// nothing, go back to waiting. All readers of the process share ONE epoll wait (rings are armed
+// EPOLLONESHOT when they go idle), so n readers hold one libuv pool thread, not n: a blocked pool
+// thread per reader would starve fs, dns and other async koffi calls once there are four.
+import { readSync } from 'node:fs';
 import { c, errno, strerror, view, isNull, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED,
-  EPOLL_CTL_ADD, EPOLLIN, EFD_NONBLOCK, EFD_CLOEXEC, type Ptr } from './libbpf.js';
+  EPOLL_CTL_ADD, EPOLLIN, EFD_NONBLOCK, EFD_CLOEXEC, MapType, type Ptr } from './libbpf.js';
 import { TcplensError } from './errors.js';
 import type { BpfMap } from './bpf-map.js';
 
 const PAGE = 4096;
 const BUSY_BIT = 0x80000000;
 const DISCARD_BIT = 0x40000000;
+const LEN_MASK = 0x0fffffff;
 const HDR = 8;
+const EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3, EPOLLONESHOT = 1 << 30;
+// struct epoll_event { u32 events; u64 data } is packed on x86-64 only; we keep the fd in data.
+const EPOLL_EVENT = process.arch === 'x64' ? 12 : 16;
+const EPOLL_DATA = process.arch === 'x64' ? 4 : 8;
+const MAX_EVENTS = 16;
 
 /** Called for each record; the DataView is only valid during the call. */
 export type RecordHandler = (data: DataView, offset: number, length: number) => void;
 
-export interface RingStats { records: number; drains: number; wakeups: number }
+export interface RingStats {
+  /** records delivered to the handler */
+  records: number;
+  /** records the producer discarded (skipped) */
+  discarded: number;
+  drains: number;
+  /** times the epoll wait woke this reader */
+  wakeups: number;
+}
 
 export class RingBufferReader {
   private readonly size: number;
@@ -26,106 +43,232 @@ export class RingBufferReader {
   private readonly consumerPos: BigUint64Array;
   private readonly producerPos: BigUint64Array;
   private readonly data: DataView;
-  private epfd = -1;
-  private wakeFd = -1;
+  private readonly headers: Uint32Array;
+  /** Our consumer position: only we write it, so it lives in JS and is published to the page. */
+  private cons: number;
+  /** The last drain stopped at a record still being written (busy). */
+  private stalled = false;
   private closed = false;
-  private waiting: Promise<void> | null = null;
+  private started = false;
+  private draining = false;
   private timer: NodeJS.Timeout | null = null;
-  readonly stats: RingStats = { records: 0, drains: 0, wakeups: 0 };
+  private immediate: NodeJS.Immediate | null = null;
+  readonly stats: RingStats = { records: 0, discarded: 0, drains: 0, wakeups: 0 };
 
-  constructor(map: BpfMap, private readonly onRecord: RecordHandler, private readonly drainIntervalMs = 1) {
+  constructor(private readonly map: BpfMap, private readonly onRecord: RecordHandler, private readonly drainIntervalMs = 1) {
+    if (map.type !== MapType.RINGBUF) {
+      throw new TcplensError('TCPLENS_ERR_LAYOUT', `map ${map.name} is not a ring buffer (type ${map.type})`, 'declare it with TCPLENS_RINGBUF()');
+    }
     this.size = map.maxEntries;
+    if (this.size < PAGE || (this.size & (this.size - 1)) !== 0) {
+      throw new TcplensError('TCPLENS_ERR_LAYOUT', `ring buffer ${map.name} has ${this.size} bytes`, 'a ring buffer is a power-of-two number of pages');
+    }
     this.mask = this.size - 1;
-    this.consumerPtr = this.mapOrThrow(PAGE, PROT_READ | PROT_WRITE, map.fd, 0);
-    this.producerPtr = this.mapOrThrow(PAGE + 2 * this.size, PROT_READ, map.fd, PAGE);
+    this.consumerPtr = mapOrThrow(PAGE, PROT_READ | PROT_WRITE, map.fd, 0);
+    this.producerPtr = mapOrThrow(PAGE + 2 * this.size, PROT_READ, map.fd, PAGE);
     this.consumerPos = new BigUint64Array(view(this.consumerPtr, PAGE), 0, 1);
     this.producerPos = new BigUint64Array(view(this.producerPtr, PAGE), 0, 1);
-    this.data = new DataView(view(this.producerPtr + BigInt(PAGE), 2 * this.size));
-
-    this.epfd = c.epoll_create1(EFD_CLOEXEC) as number;
-    this.wakeFd = c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) as number;
-    for (const fd of [map.fd, this.wakeFd]) {
-      const ev = Buffer.alloc(12);
-      ev.writeUInt32LE(EPOLLIN, 0);
-      ev.writeUInt32LE(fd, 4);
-      if ((c.epoll_ctl(this.epfd, EPOLL_CTL_ADD, fd, ev) as number) < 0) {
-        throw new TcplensError('TCPLENS_ERR_SYSCALL', `epoll_ctl on ring buffer: ${strerror(errno())}`, 'needs a ring buffer map fd');
-      }
-    }
+    const dataArea = view(this.producerPtr + BigInt(PAGE), 2 * this.size);
+    this.data = new DataView(dataArea);
+    this.headers = new Uint32Array(dataArea);
+    this.cons = Number(Atomics.load(this.consumerPos, 0));
   }
 
   /** Start delivering records in the background. */
   start(): void {
-    this.waitLoop();
+    if (this.started || this.closed) return;
+    this.started = true;
+    waiter.add(this.map.fd, this);
+    this.step();
   }
 
   /** Consume every committed record now; returns how many were delivered. */
   drain(): number {
+    // After close() the pages are gone; a handler that calls drain() gets nothing (no re-entry).
+    if (this.draining || isNull(this.producerPtr)) return 0;
+    this.draining = true;
     this.stats.drains++;
-    let cons = Number(this.consumerPos[0]);
-    const prod = Number(this.producerPos[0]);
-    let n = 0;
-    while (cons < prod) {
-      const off = cons & this.mask;
-      const len = this.data.getUint32(off, true);
-      if (len & BUSY_BIT) break;
-      const recLen = len & ~(BUSY_BIT | DISCARD_BIT);
-      if (!(len & DISCARD_BIT)) {
-        this.onRecord(this.data, off + HDR, recLen);
-        n++;
+    const data = this.data, headers = this.headers, mask = this.mask, onRecord = this.onRecord;
+    // Positions grow past 2^31 (doubles in V8); the loop works on small integers only: the offset
+    // where this drain starts and the bytes it has consumed, both below 2 * ring size.
+    const cons = this.cons;
+    const avail = Number(Atomics.load(this.producerPos, 0)) - cons;
+    const start = cons & mask;
+    // Hand space back to the kernel every quarter ring during a long drain, not per record.
+    const publishEvery = this.size >>> 2;
+    let done = 0, published = 0, n = 0, discarded = 0;
+    try {
+      while (done < avail) {
+        const off = (start + done) & mask;
+        // The kernel clears BUSY with a release store after writing the record; read it with acquire.
+        const len = Atomics.load(headers, off >>> 2);
+        if (len & BUSY_BIT) break;
+        const recLen = len & LEN_MASK;
+        done += (recLen + HDR + 7) & ~7;
+        if (len & DISCARD_BIT) discarded++;
+        else {
+          n++;
+          onRecord(data, off + HDR, recLen);
+        }
+        if (done - published >= publishEvery) {
+          Atomics.store(this.consumerPos, 0, BigInt(cons + done));
+          published = done;
+        }
       }
-      cons += (recLen + HDR + 7) & ~7;
-      // Publish as we go so the kernel gets the space back during a long drain.
-      if ((n & 1023) === 0) this.consumerPos[0] = BigInt(cons);
+    } finally {
+      // Also when a handler throws: the records before it (and the one that threw) are consumed.
+      this.cons = cons + done;
+      if (done !== published) Atomics.store(this.consumerPos, 0, BigInt(cons + done));
+      this.stalled = done < avail;
+      this.stats.records += n;
+      this.stats.discarded += discarded;
+      this.draining = false;
     }
-    this.consumerPos[0] = BigInt(cons);
-    this.stats.records += n;
     return n;
   }
 
-  /** Stop waiting, deliver what is left, unmap. */
+  /** Stop waiting, deliver what is left, unmap. Prompt even while the reader waits in epoll. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Called from a record handler? Let that drain finish before the pages go away.
+    await null;
     if (this.timer) clearTimeout(this.timer);
-    const one = Buffer.alloc(8);
-    one.writeBigUInt64LE(1n);
-    c.write(this.wakeFd, one, 8);
-    if (this.waiting) await this.waiting;
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = this.immediate = null;
+    if (this.started) await waiter.remove(this.map.fd, this);
     this.drain();
     c.munmap(this.consumerPtr, PAGE);
     c.munmap(this.producerPtr, PAGE + 2 * this.size);
-    c.close(this.epfd);
-    c.close(this.wakeFd);
     this.consumerPtr = this.producerPtr = 0n;
   }
 
-  private waitLoop(): void {
+  /** @internal The shared waiter saw our ring readable. */
+  wake(): void {
     if (this.closed) return;
-    const events = Buffer.alloc(24);
+    this.stats.wakeups++;
+    this.step();
+  }
+
+  /** Drain, then either drain again (events are flowing, or a record is still being written) or
+   *  go back to waiting in epoll. Again after the interval, or at once if this drain took an eighth
+   *  of the ring or more: at that pace a timer tick or a GC pause could let the ring fill. */
+  private step(): void {
+    this.timer = this.immediate = null;
+    if (this.closed) return;
+    let consumed = 1;
+    try {
+      const before = this.cons;
+      this.drain();
+      consumed = this.cons - before;
+    } finally {
+      if (!this.closed) {
+        if (consumed >= this.size >>> 3) this.immediate = setImmediate(() => this.step());
+        else if (consumed > 0 || this.stalled) this.timer = setTimeout(() => this.step(), this.drainIntervalMs);
+        else waiter.arm(this.map.fd);
+      }
+    }
+  }
+}
+
+/** One epoll set for every ring of the process, and at most one epoll_wait in flight. */
+class SharedWaiter {
+  private epfd = -1;
+  private wakeFd = -1;
+  private readonly readers = new Map<number, RingBufferReader>();
+  private waiting: Promise<void> | null = null;
+  private readonly events = Buffer.alloc(EPOLL_EVENT * MAX_EVENTS);
+
+  add(fd: number, reader: RingBufferReader): void {
+    this.open();
+    if (this.readers.has(fd)) throw new TcplensError('TCPLENS_ERR_SYSCALL', `ring buffer fd ${fd} already has a reader`, 'one reader per ring');
+    // Registered disarmed (no events) until the reader finds the ring empty and arms it.
+    this.ctl(EPOLL_CTL_ADD, fd, 0);
+    this.readers.set(fd, reader);
+    this.wait();
+  }
+
+  /** Report the ring once when it has data (now, if it already has). */
+  arm(fd: number): void {
+    if (this.readers.has(fd)) this.ctl(EPOLL_CTL_MOD, fd, EPOLLIN | EPOLLONESHOT);
+  }
+
+  async remove(fd: number, reader: RingBufferReader): Promise<void> {
+    if (this.readers.get(fd) !== reader) return;
+    this.readers.delete(fd);
+    c.epoll_ctl(this.epfd, EPOLL_CTL_DEL, fd, Buffer.alloc(EPOLL_EVENT));
+    if (this.readers.size === 0 && this.waiting) {
+      // Nothing left to wait for: end the wait so the pool thread is free and the process can exit.
+      const one = Buffer.alloc(8);
+      one.writeBigUInt64LE(1n);
+      c.write(this.wakeFd, one, 8);
+      await this.waiting;
+    }
+  }
+
+  private open(): void {
+    if (this.epfd >= 0) return;
+    this.epfd = c.epoll_create1(EFD_CLOEXEC) as number;
+    this.wakeFd = c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) as number;
+    if (this.epfd < 0 || this.wakeFd < 0) {
+      throw new TcplensError('TCPLENS_ERR_SYSCALL', `epoll for ring buffers: ${strerror(errno())}`, 'the process may be out of file descriptors');
+    }
+    this.ctl(EPOLL_CTL_ADD, this.wakeFd, EPOLLIN);
+  }
+
+  private ctl(op: number, fd: number, events: number): void {
+    const ev = Buffer.alloc(EPOLL_EVENT);
+    ev.writeUInt32LE(events >>> 0, 0);
+    ev.writeUInt32LE(fd, EPOLL_DATA);
+    if ((c.epoll_ctl(this.epfd, op, fd, ev) as number) < 0) {
+      throw new TcplensError('TCPLENS_ERR_SYSCALL', `epoll_ctl on ring buffer fd ${fd}: ${strerror(errno())}`, 'needs a ring buffer map fd');
+    }
+  }
+
+  private wait(): void {
+    if (this.waiting || this.readers.size === 0) return;
     this.waiting = new Promise((resolve) => {
-      c.epoll_wait.async(this.epfd, events, 2, -1, () => {
+      c.epoll_wait.async(this.epfd, this.events, MAX_EVENTS, -1, (err: unknown, n: number) => {
         this.waiting = null;
         resolve();
-        if (this.closed) return;
-        this.stats.wakeups++;
-        this.drainLoop();
+        const ready: RingBufferReader[] = [];
+        for (let i = 0; !err && i < n; i++) {
+          const fd = this.events.readUInt32LE(EPOLL_EVENT * i + EPOLL_DATA);
+          if (fd === this.wakeFd) this.clearWake();
+          else {
+            const r = this.readers.get(fd);
+            if (r) ready.push(r);
+          }
+        }
+        // Wait again first, and wake every ready reader even if one's handler throws: a reader
+        // that misses its wake-up stays disarmed (EPOLLONESHOT) for good.
+        this.wait();
+        for (const r of ready) {
+          try {
+            r.wake();
+          } catch (e) {
+            process.nextTick(() => { throw e; });
+          }
+        }
       });
     });
   }
 
-  private drainLoop(): void {
-    this.timer = null;
-    if (this.closed) return;
-    if (this.drain() > 0) this.timer = setTimeout(() => this.drainLoop(), this.drainIntervalMs);
-    else this.waitLoop();
-  }
-
-  private mapOrThrow(len: number, prot: number, fd: number, off: number): Ptr {
-    const p = c.mmap(null, len, prot, MAP_SHARED, fd, off) as Ptr;
-    if (isNull(p) || p === MAP_FAILED) {
-      throw new TcplensError('TCPLENS_ERR_SYSCALL', `mmap of ring buffer failed: ${strerror(errno())}`, 'needs root and a ring buffer map');
+  private clearWake(): void {
+    try {
+      readSync(this.wakeFd, Buffer.alloc(8));
+    } catch {
+      // EAGAIN: already cleared
     }
-    return p;
   }
+}
+
+const waiter = new SharedWaiter();
+
+function mapOrThrow(len: number, prot: number, fd: number, off: number): Ptr {
+  const p = c.mmap(null, len, prot, MAP_SHARED, fd, off) as Ptr;
+  if (isNull(p) || p === MAP_FAILED) {
+    throw new TcplensError('TCPLENS_ERR_SYSCALL', `mmap of ring buffer failed: ${strerror(errno())}`, 'needs root and a ring buffer map');
+  }
+  return p;
 }
