@@ -2,7 +2,7 @@
 // Shared by the ring reader's tests and benchmark. Every offset comes from the object's BTF; the
 // offsets are plain data so a producer child process that only holds the program fd can use them.
 import { bpf, addressOf, errno, strerror } from '../../src/kernel/libbpf.js';
-import { numPossibleCpus } from '../../src/kernel/bpf-map.js';
+import { readCounters } from '../../src/kernel/counters.js';
 import type { BpfObject } from '../../src/kernel/bpf-object.js';
 
 export const RING_MODE_EMIT = 0, RING_MODE_HOLD = 1;
@@ -91,17 +91,7 @@ export class Producer {
 
 /** The `lost` counter (and the others) summed over CPUs, read through BTF by field name. */
 export function ringCounters(obj: BpfObject): { lost: number; emitted: number; discarded: number } {
-  const layout = obj.struct('ring_counters');
-  const map = obj.map('counters');
-  const stride = (layout.size + 7) & ~7;
-  const raw = map.lookup(Buffer.alloc(4), stride * numPossibleCpus());
-  const sum = (field: string): number => {
-    const at = layout.offset(field, 8);
-    let s = 0;
-    for (let cpu = 0; raw && cpu < numPossibleCpus(); cpu++) s += Number(raw.readBigUInt64LE(cpu * stride + at));
-    return s;
-  };
-  return { lost: sum('lost'), emitted: sum('emitted'), discarded: sum('discarded') };
+  return readCounters<'lost' | 'emitted' | 'discarded'>(obj, 'ring_counters');
 }
 
 export interface RingEvent {
