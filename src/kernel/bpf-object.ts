@@ -67,11 +67,6 @@ export class BpfObject {
     return this.btf.struct(name);
   }
 
-  /** Leave a program out of the load (an attach point this kernel lacks, or a mode not asked for). */
-  setAutoload(program: string, autoload: boolean): void {
-    bpf.program_set_autoload(this.programPtr(program), autoload);
-  }
-
   /** Before load: use an existing map (a pinned one, say) instead of creating this object's own,
    * so new programs share state with old ones. */
   reuseMap(map: string, fd: number): void {
@@ -110,11 +105,6 @@ export class BpfObject {
     const m = this.mapPtr(name);
     return new BpfMap(name, bpf.map_fd(m) as number, bpf.map_key_size(m) as number,
       bpf.map_value_size(m) as number, bpf.map_max_entries(m) as number, bpf.map_type(m) as number);
-  }
-
-  /** Attach by the program's SEC() (tp_btf, tracepoint, ...). */
-  attach(program: string): Link {
-    return this.track(() => bpf.program_attach(this.programPtr(program)) as Ptr, program);
   }
 
   attachCgroup(program: string, cgroupPath: string): Link {

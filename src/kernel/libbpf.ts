@@ -28,18 +28,13 @@ export const bpf = {
   object_btf: lib.func('void *bpf_object__btf(void *obj)'),
   object_find_program_by_name: lib.func('void *bpf_object__find_program_by_name(void *obj, const char *name)'),
   object_find_map_by_name: lib.func('void *bpf_object__find_map_by_name(void *obj, const char *name)'),
-  object_next_program: lib.func('void *bpf_object__next_program(void *obj, void *prev)'),
   object_next_map: lib.func('void *bpf_object__next_map(void *obj, void *prev)'),
   // programs
-  program_name: lib.func('const char *bpf_program__name(void *prog)'),
   program_fd: lib.func('int bpf_program__fd(void *prog)'),
   program_set_autoload: lib.func('int bpf_program__set_autoload(void *prog, bool autoload)'),
-  program_set_log_level: lib.func('int bpf_program__set_log_level(void *prog, uint32_t level)'),
-  program_attach: lib.func('void *bpf_program__attach(void *prog)'),
   program_attach_cgroup: lib.func('void *bpf_program__attach_cgroup(void *prog, int cgroup_fd)'),
   link_destroy: lib.func('int bpf_link__destroy(void *link)'),
   link_pin: lib.func('int bpf_link__pin(void *link, const char *path)'),
-  link_fd: lib.func('int bpf_link__fd(void *link)'),
   link_update: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, void *opts)'),
   link_detach: lib.func('int bpf_link_detach(int link_fd)'),
   prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
@@ -52,7 +47,6 @@ export const bpf = {
   map_max_entries: lib.func('uint32_t bpf_map__max_entries(void *map)'),
   map_set_max_entries: lib.func('int bpf_map__set_max_entries(void *map, uint32_t max)'),
   map_initial_value: lib.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)'),
-  map_pin: lib.func('int bpf_map__pin(void *map, const char *path)'),
   map_reuse_fd: lib.func('int bpf_map__reuse_fd(void *map, int fd)'),
   map_lookup_elem: lib.func('int bpf_map_lookup_elem(int fd, void *key, void *value)'),
   map_update_elem: lib.func('int bpf_map_update_elem(int fd, void *key, void *value, uint64_t flags)'),
@@ -65,8 +59,6 @@ export const bpf = {
   obj_get: lib.func('int bpf_obj_get(const char *path)'),
   obj_pin: lib.func('int bpf_obj_pin(int fd, const char *path)'),
   enable_stats: lib.func('int bpf_enable_stats(int type)'),
-  prog_attach: lib.func('int bpf_prog_attach(int prog_fd, int attachable_fd, int type, unsigned int flags)'),
-  prog_detach2: lib.func('int bpf_prog_detach2(int prog_fd, int attachable_fd, int type)'),
   // tc
   tc_hook_create: lib.func('int bpf_tc_hook_create(void *hook)'),
   tc_hook_destroy: lib.func('int bpf_tc_hook_destroy(void *hook)'),
@@ -106,10 +98,6 @@ export const O_RDONLY = 0, O_DIRECTORY = 0o200000, O_CLOEXEC = 0o2000000;
 export const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3, EPOLLIN = 1, EPOLLONESHOT = 1 << 30;
 export const EFD_NONBLOCK = 0o4000, EFD_CLOEXEC = 0o2000000;
 
-/** BPF program types we attach (enum bpf_prog_type). */
-export const ProgType = {
-  SOCKET_FILTER: 1, SCHED_CLS: 3, SOCK_OPS: 13, CGROUP_SOCK_ADDR: 18, SK_MSG: 16, TRACING: 26,
-} as const;
 export const MapType = { RINGBUF: 27, SK_STORAGE: 24, SOCKHASH: 18, LRU_HASH: 9 } as const;
 
 export function errno(): number {
