@@ -120,7 +120,6 @@ static __always_inline int on_listen(struct bpf_sock_ops *skops)
 	return 1;
 }
 
-
 static __always_inline void count_toa(struct accept_counters *c, struct accept_event *ev)
 {
 	if (ev->flags & ACCEPT_F_TOA) {
@@ -211,7 +210,7 @@ static __always_inline int on_passive_established(struct bpf_sock_ops *skops)
 	__u64 start = bpf_ktime_get_ns();
 	struct accept_counters *c = tcplens_counters(&counters);
 	struct accept_event ev = {};
-	struct toa_found toa = {};
+	struct toa_found toa = {}, ko = {};
 	int from;
 
 	if (!c)
@@ -229,9 +228,9 @@ static __always_inline int on_passive_established(struct bpf_sock_ops *skops)
 	from = toa_from_handshake(skops, &toa, save_syn);
 	if (from != TOA_FROM_NONE)
 		take_toa(&ev, &toa, from == TOA_FROM_ACK ? ACCEPT_SRC_ACK : ACCEPT_SRC_SYN);
-	else if (read_toako && toa_from_sk_user_data(skops->sk, &toa) == TOA_FOUND)
-		take_toa(&ev, &toa, ACCEPT_SRC_TOAKO);
-	else if (from == TOA_FROM_NONE && toa.status == TOA_MALFORMED)
+	else if (read_toako && toa_from_sk_user_data(skops->sk, &ko) == TOA_FOUND)
+		take_toa(&ev, &ko, ACCEPT_SRC_TOAKO);
+	else if (toa.status == TOA_MALFORMED)
 		ev.flags |= ACCEPT_F_MALFORMED;
 	if (ev.flags & ACCEPT_F_TOA)
 		ev.flags |= peer_is_trusted(&ev.peer) ? ACCEPT_F_CLIENT : ACCEPT_F_UNTRUSTED;

@@ -5,6 +5,7 @@ import { RingBufferReader } from '../../kernel/ring-buffer.js';
 import { readCounters } from '../../kernel/counters.js';
 import { objectPath } from '../../kernel/paths.js';
 import type { StructLayout } from '../../kernel/btf.js';
+import type { BpfMap } from '../../kernel/bpf-map.js';
 import { formatEndpoint, type Cidr, type Family } from '../../net/addr.js';
 import type { ToaDialect } from '../../net/toa.js';
 import { toaTablesRodata } from '../shared/toa-tables.js';
@@ -140,13 +141,18 @@ export class AcceptTracer {
   private stopped = false;
   private records = 0;
   private readonly onRecord: (r: AcceptRecord) => void;
+  private readonly merge: BpfMap;
+  private readonly firstAt: number;
 
   private constructor(private readonly obj: BpfObject, private readonly opts: AcceptOptions,
     onRecord: (r: AcceptRecord) => void) {
     this.onRecord = (r) => { this.records++; onRecord(r); };
+    const event = obj.struct('accept_event');
+    this.merge = obj.map('merge');
+    this.firstAt = event.offset('first_ns', 8);
     const own = ownNetnsCookie();
     const proc = new ProcListeners();
-    this.decoder = new AcceptDecoder(obj.struct('accept_event'), obj.struct('tcplens_endpoint'),
+    this.decoder = new AcceptDecoder(event, obj.struct('tcplens_endpoint'),
       (netns, port) => (netns === own ? proc.lookup(port) : null));
     this.ring = new RingBufferReader(obj.map('events'), (dv, off) => this.onRecord(this.decoder.decode(dv, off)));
   }
@@ -190,10 +196,8 @@ export class AcceptTracer {
 
   /** Hand on merge windows that have closed (all of them when flushing at exit), oldest first. */
   private sweep(all: boolean): void {
-    const merge = this.obj.map('merge');
+    const { merge, firstAt } = this;
     const now = process.hrtime.bigint();
-    const layout = this.obj.struct('accept_event');
-    const firstAt = layout.offset('first_ns', 8);
     const ready: Buffer[] = [];
     for (const key of merge.keys()) {
       const v = merge.lookup(key);
