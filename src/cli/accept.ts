@@ -4,7 +4,7 @@ import { AcceptTracer, MAX_PORTS, type AcceptOptions, type AcceptRecord, type Ac
 import { resolveCgroup } from '../kernel/cgroup.js';
 import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
 import { installLibbpfLog } from '../kernel/libbpf-log.js';
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 import { parseCidr } from '../net/addr.js';
 import { dialectTable } from '../net/toa.js';
 import { makeSink } from '../sinks/sink.js';

@@ -1,7 +1,7 @@
 // Flags are typed data: each command declares a table, and parse() turns argv into a typed
 // object or a TcplensError with a code and a hint. Built on node:util parseArgs (strict).
 import { parseArgs } from 'node:util';
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 
 export interface FlagSpec {
   type: 'boolean' | 'string';

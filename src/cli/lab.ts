@@ -1,6 +1,6 @@
 // tcplens lab up|down|status|exec|demo: an LVS-FULLNAT testbed in network namespaces.
 import { spawnSync } from 'node:child_process';
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 import { helpText, parseFlags, type FlagTable } from './flags.js';
 import { labDown, labUp, preflight } from '../lab/lab.js';
 import { labRequest } from '../lab/options.js';

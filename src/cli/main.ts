@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// tcplens: one file per command under src/cli/; this file only dispatches and prints errors.
-import { formatError, TcplensError } from '../kernel/errors.js';
+// tcplens: one file per command under src/cli/; this file only dispatches, prints errors and
+// makes sure that whatever ends the process (finish, signal, closed stdout, a stray error) undoes
+// what the command set up before it exits.
+import { formatError, TcplensError } from '../errors.js';
+import { exitAfterCleanup, installProcessHandlers } from '../lifecycle.js';
 
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
@@ -28,11 +31,12 @@ async function main(argv: string[]): Promise<number> {
   return (await cmd.load()).run(rest);
 }
 
-const verbose = process.argv.includes('--verbose') || process.env.TCPLENS_VERBOSE === '1';
+const verbose = process.argv.includes('--verbose') || process.argv.includes('-v') || process.env.TCPLENS_VERBOSE === '1';
+installProcessHandlers({ verbose });
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => exitAfterCleanup(code),
   (e) => {
     process.stderr.write(formatError(e, verbose));
-    process.exitCode = 2;
+    return exitAfterCleanup(2);
   },
 );

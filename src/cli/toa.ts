@@ -7,7 +7,7 @@ import { toaPinDir } from '../capabilities/toa/pinned.js';
 import { resolveCgroup } from '../kernel/cgroup.js';
 import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
 import { installLibbpfLog } from '../kernel/libbpf-log.js';
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 import { parseCidr } from '../net/addr.js';
 import { dialectTable } from '../net/toa.js';
 import { helpText, parseFlags, type FlagTable } from './flags.js';

@@ -1,7 +1,7 @@
 // A loaded map by fd: byte-level lookup/update/iterate. Callers encode keys and decode values with
 // layouts read from BTF; this class only moves bytes.
 import { bpf, errno, strerror } from './libbpf.js';
-import { TcplensError } from './errors.js';
+import { TcplensError } from '../errors.js';
 
 const ENOENT = 2;
 let possibleCpus = 0;

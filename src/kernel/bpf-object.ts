@@ -3,7 +3,7 @@
 // capability never has to remember what to detach.
 import { existsSync } from 'node:fs';
 import { bpf, c, errno, strerror, view, isNull, addressOf, type Ptr } from './libbpf.js';
-import { TcplensError } from './errors.js';
+import { TcplensError } from '../errors.js';
 import { Btf, type StructLayout } from './btf.js';
 import { withLibbpfLog, summariseVerifierLog } from './libbpf-log.js';
 import { BpfMap } from './bpf-map.js';

@@ -2,7 +2,7 @@
 // is written once, in C: the TypeScript side asks for offsets by field name and fails loudly
 // (TCPLENS_ERR_LAYOUT) if a field it needs is missing or has changed size.
 import { bpf, view, isNull, type Ptr } from './libbpf.js';
-import { TcplensError } from './errors.js';
+import { TcplensError } from '../errors.js';
 
 const KIND = { INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, TYPEDEF: 8, VOLATILE: 9, CONST: 10,
   RESTRICT: 11, VAR: 14, DATASEC: 15, FLOAT: 16, TYPE_TAG: 18, ENUM64: 19 } as const;

@@ -2,7 +2,7 @@
 import { readFileSync, existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { c, errno, strerror, O_RDONLY, O_DIRECTORY, O_CLOEXEC } from './libbpf.js';
-import { TcplensError } from './errors.js';
+import { TcplensError } from '../errors.js';
 
 /** The cgroup2 mount point (hybrid hosts mount it at /sys/fs/cgroup/unified). */
 export function cgroup2Mount(): string {

@@ -2,7 +2,7 @@
 // clear error naming what is missing instead of a verifier or libbpf message.
 import { existsSync } from 'node:fs';
 import { bpf } from './libbpf.js';
-import { TcplensError } from './errors.js';
+import { TcplensError } from '../errors.js';
 
 export function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) {

@@ -2,7 +2,7 @@
 // through koffi (no native build step). Pointers are BigInt (koffi 3). Only this file names
 // C symbols; everything else goes through BpfObject, RingBufferReader and friends.
 import koffi, { type LibraryHandle } from 'koffi';
-import { TcplensError } from './errors.js';
+import { TcplensError } from '../errors.js';
 
 export type Ptr = bigint;
 

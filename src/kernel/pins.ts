@@ -1,11 +1,10 @@
 // Pinned BPF objects on a bpf filesystem: what a capability that outlives its command (toa, accel)
 // needs to find, inspect, replace and remove what an earlier run left behind. Only fds and paths
 // here; which pins mean what is the capability's business.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, statfsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { dirname } from 'node:path';
 import { bpf, c, errno, strerror } from './libbpf.js';
-import { TcplensError } from './errors.js';
+import { TcplensError } from '../errors.js';
 import { BpfMap } from './bpf-map.js';
 
 const ENOENT = 2;
@@ -102,42 +101,60 @@ export function detachLink(linkFd: number): void {
   if (rc < 0) throw syscallError('cannot detach a pinned link', -rc);
 }
 
-/** The mount (point and type) that holds path, from /proc/self/mountinfo. */
-function mountOf(path: string): { point: string; type: string } {
-  let best = { point: '/', type: '' };
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (!post) continue;
-    const point = pre.split(' ')[4];
-    const inside = point === '/' || path === point || path.startsWith(`${point}/`);
-    if (inside && point.length >= best.point.length) best = { point, type: post.split(' ')[0] };
+/** statfs(2) f_type of a bpf filesystem (BPF_FS_MAGIC in linux/magic.h). */
+export const BPF_FS_MAGIC = 0xcafe4a11;
+
+/** The filesystem type (statfs magic) of path, or null when path does not exist. */
+function fsType(path: string): number | null {
+  try {
+    return Number(statfsSync(path).type) >>> 0;
+  } catch {
+    return null;
   }
-  return best;
 }
 
 /**
- * Make sure `dir` sits on a bpf filesystem, mounting one at /sys/fs/bpf when nothing is mounted
- * there (systemd does this at boot; minimal systems and containers often do not). Returns a
- * note for the user when it mounted.
+ * A directory for pins: make sure a bpf filesystem is mounted at /sys/fs/bpf (mounting one when
+ * that is a plain sysfs directory, as on a fresh machine where systemd did not), then create dir
+ * under it. Every path that pins comes through here: mkdir -p on sysfs never returns (Node's
+ * recursive mkdir retries the ENOENT that sysfs answers forever), so nothing may mkdir under
+ * /sys/fs/bpf before this check. Returns a note for the user when it mounted.
  */
-export function ensureBpffs(dir: string): string | null {
-  const m = mountOf(dir);
-  if (m.type === 'bpf') return null;
-  if (dir === BPFFS_ROOT || dir.startsWith(`${BPFFS_ROOT}/`)) {
-    try {
-      execFileSync('mount', ['-t', 'bpf', 'bpf', BPFFS_ROOT], { stdio: ['ignore', 'ignore', 'pipe'] });
-    } catch (e) {
-      throw new TcplensError('TCPLENS_ERR_SYSCALL', `no bpf filesystem at ${BPFFS_ROOT}, and mounting one failed: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`,
-        `mount it: mount -t bpf bpf ${BPFFS_ROOT}`);
-    }
-    return `mounted a bpf filesystem at ${BPFFS_ROOT}`;
+export function bpffsDir(dir: string): string | null {
+  if (dir !== BPFFS_ROOT && !dir.startsWith(`${BPFFS_ROOT}/`)) {
+    throw new TcplensError('TCPLENS_ERR_NO_BPFFS', `${dir} is not under ${BPFFS_ROOT}`, `pin under ${BPFFS_ROOT}`);
   }
-  throw new TcplensError('TCPLENS_ERR_SYSCALL', `${dir} is not on a bpf filesystem`, `pin under ${BPFFS_ROOT}, or mount one: mount -t bpf bpf ${dirname(dir)}`);
+  let note: string | null = null;
+  if (fsType(BPFFS_ROOT) !== BPF_FS_MAGIC) {
+    try {
+      execFileSync('mount', ['-t', 'bpf', 'bpf', BPFFS_ROOT], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10000 });
+    } catch (e) {
+      throw new TcplensError('TCPLENS_ERR_NO_BPFFS', `no bpf filesystem at ${BPFFS_ROOT}, and mounting one failed: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`,
+        `mount it as root: mount -t bpf bpf ${BPFFS_ROOT}`);
+    }
+    if (fsType(BPFFS_ROOT) !== BPF_FS_MAGIC) {
+      throw new TcplensError('TCPLENS_ERR_NO_BPFFS', `${BPFFS_ROOT} is still not a bpf filesystem after mounting one`, `check: stat -f ${BPFFS_ROOT}`);
+    }
+    note = `mounted a bpf filesystem at ${BPFFS_ROOT} (none was mounted)`;
+  }
+  // One level at a time: each mkdir is checked to land on the bpf filesystem.
+  let at = BPFFS_ROOT;
+  for (const part of dir.slice(BPFFS_ROOT.length).split('/').filter(Boolean)) {
+    at = `${at}/${part}`;
+    try {
+      mkdirSync(at);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new TcplensError('TCPLENS_ERR_NO_BPFFS', `cannot create ${at}: ${(e as Error).message}`, 'needs root and a bpf filesystem');
+      }
+    }
+  }
+  return note;
 }
 
-/** True when a bpf filesystem holds path and path exists (read-only callers never mount). */
+/** True when path exists on a bpf filesystem (read-only callers: status, disable; they never mount). */
 export function onBpffs(path: string): boolean {
-  return mountOf(path).type === 'bpf' && existsSync(path);
+  return fsType(path) === BPF_FS_MAGIC;
 }
 
 /** The path under the cgroup2 mount `root` whose cgroup id (its inode) is id, or null. */

@@ -8,7 +8,7 @@
 import { readSync } from 'node:fs';
 import { c, errno, strerror, view, isNull, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED,
   EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLIN, EPOLLONESHOT, EFD_NONBLOCK, EFD_CLOEXEC, MapType, type Ptr } from './libbpf.js';
-import { TcplensError } from './errors.js';
+import { TcplensError } from '../errors.js';
 import type { BpfMap } from './bpf-map.js';
 
 const PAGE = 4096;

@@ -3,7 +3,7 @@
 // namespace switches the thread first (see src/lab/netns.ts). The filter holds the program, so an
 // attachment outlives the process that made it: detach is explicit.
 import { bpf, koffi, strerror } from './libbpf.js';
-import { TcplensError } from './errors.js';
+import { TcplensError } from '../errors.js';
 
 const libc = koffi.load('libc.so.6');
 const if_nametoindex = libc.func('unsigned int if_nametoindex(const char *name)');

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 import { formatAddr } from '../net/addr.js';
 
 export interface CapturedSegment {

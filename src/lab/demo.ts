@@ -7,7 +7,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 import { repoRoot } from '../kernel/paths.js';
 import { labDown, labUp, type LabRequest } from './lab.js';
 import type { LabState } from './state.js';

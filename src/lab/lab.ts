@@ -3,7 +3,7 @@
 // the leftovers of an `up` that was killed half way.
 import { accessSync, constants, existsSync, rmSync, unlinkSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 import { cgroup2Mount } from '../kernel/cgroup.js';
 import { deleteNetns, listNetns, run, runIn, sysctl, txChecksumOff, withNetns } from './netns.js';
 import { nftRuleset } from './nft.js';

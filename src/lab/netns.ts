@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { c, koffi, errno, strerror, O_RDONLY, O_CLOEXEC } from '../kernel/libbpf.js';
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 
 const CLONE_NEWNET = 0x40000000;
 const libc = koffi.load('libc.so.6');

@@ -1,5 +1,5 @@
 // Flag values -> a lab request, with every mistake a TCPLENS_ERR_BAD_FLAG that says what is allowed.
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 import { intFlag } from '../cli/flags.js';
 import { LIMITS, validateName, type ToaDialect } from './topology.js';
 import type { LabRequest } from './lab.js';

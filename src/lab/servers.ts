@@ -5,7 +5,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 import type { ServerProcess } from './state.js';
 
 export const SERVER_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'http-server.js');

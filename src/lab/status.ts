@@ -1,6 +1,6 @@
 // `tcplens lab status`: what a lab is made of and what is running in it, checked live (namespaces
 // present, server processes alive, TC filters' counters, nftables counters), not just recalled.
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 import { listNetns, runIn } from './netns.js';
 import { dnatCounts, NFT_TABLE } from './nft.js';
 import { alive, pidsIn } from './servers.js';

@@ -2,13 +2,14 @@
 // ingress of every client-facing device in the balancer's namespace, and pin its maps so that
 // `lab status` can read the counters from another process. The TC filters keep the program
 // alive after this process exits; deleting the namespace removes them.
-import { existsSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { bpffsDir } from '../kernel/pins.js';
 import { join } from 'node:path';
 import { BpfObject } from '../kernel/bpf-object.js';
 import { BpfMap, numPossibleCpus } from '../kernel/bpf-map.js';
 import { bpf, c } from '../kernel/libbpf.js';
 import { objectPath } from '../kernel/paths.js';
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 import { tcAttach, TC_INGRESS } from '../kernel/tc.js';
 import { withNetns } from './netns.js';
 import { PIN_ROOT, type TcAttachmentRecord } from './state.js';
@@ -27,7 +28,7 @@ export function attachToaInserter(netns: string, devs: string[], toa4: ToaDialec
   try {
     obj.setRodata({ toa_kind4: toa4.kind, toa_kind6: toa6.kind });
     obj.load();
-    mkdirSync(pinDir, { recursive: true });
+    bpffsDir(pinDir);
     for (const m of PINNED_MAPS) {
       if ((bpf.obj_pin(obj.map(m).fd, join(pinDir, m)) as number) < 0) {
         throw new TcplensError('TCPLENS_ERR_LAB', `cannot pin the TOA inserter's ${m} map under ${pinDir}`,

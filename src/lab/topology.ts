@@ -8,7 +8,7 @@
 //                                                       fd00:I:i:j::1 / ::2, /64
 //   servers' LAN on the balancer's bridge: 10.I.0.1 (balancer) and 10.I.0.10+k, fd00:I::1 / ::10+k
 //   virtual IP: 10.I.255.1 and fd00:I:ff::1 (on the balancer's lo)
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 import { formatAddr, parseAddr } from '../net/addr.js';
 
 export const LIMITS = { clients: 32, servers: 16, hops: 16, index: 250 } as const;

@@ -1,7 +1,7 @@
 // Addresses as tcplens prints and parses them: "10.0.0.1:80", "[fd00::1]:80", CIDRs for
 // --trusted-lb. Bytes are network order, IPv4 in the first 4 bytes of a 16-byte field.
 import { isIPv4, isIPv6 } from 'node:net';
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 
 export type Family = 4 | 6;
 

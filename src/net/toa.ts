@@ -1,6 +1,6 @@
 // The TOA (TCP Option Address) codec in user space: the same dialect table and the same walk as the
 // kernel's bpf/include/toa.h (which the tests hold to the same cases), plus toa.ko's by-value form.
-import { TcplensError } from '../kernel/errors.js';
+import { TcplensError } from '../errors.js';
 import type { Family } from './addr.js';
 
 export interface ToaDialect { kind: number; len: 8 | 20; family: Family }

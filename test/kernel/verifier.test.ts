@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { BpfObject } from '../../src/kernel/bpf-object.js';
 import { objectPath } from '../../src/kernel/paths.js';
-import { formatError, TcplensError } from '../../src/kernel/errors.js';
+import { formatError, TcplensError } from '../../src/errors.js';
 
 test('a verifier rejection is summarised, with the full log on demand', () => {
   const obj = BpfObject.open(objectPath('test/kernel/fixtures/verifier-reject'));

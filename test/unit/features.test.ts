@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { requireBtf } from '../../src/kernel/features.js';
-import { formatError } from '../../src/kernel/errors.js';
+import { formatError } from '../../src/errors.js';
 
 test('no BTF: TCPLENS_ERR_NO_BTF names the file and the kernel option', () => {
   assert.throws(() => requireBtf('/nonexistent/vmlinux'), (e: Error & { code?: string; hint?: string }) => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { planLab, ipBatch, labNetnsPattern, validateName, type LabOptions } from '../../src/lab/topology.js';
 import { nftRuleset, dnatCounts } from '../../src/lab/nft.js';
 import { labRequest, parseHops, parseToa } from '../../src/lab/options.js';
-import { TcplensError } from '../../src/kernel/errors.js';
+import { TcplensError } from '../../src/errors.js';
 
 const base: LabOptions = { name: 'x', index: 7, clients: 3, servers: 2, hops: [0, 1, 2], ipv6: true,
   toa4: { kind: 254, len: 8 }, toa6: { kind: 253, len: 20 }, port: 80 };

@@ -3,7 +3,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { enableFlags, statusText, toaConfig } from '../../src/cli/toa.js';
 import { parseFlags } from '../../src/cli/flags.js';
-import type { TcplensError } from '../../src/kernel/errors.js';
+import type { TcplensError } from '../../src/errors.js';
 
 const config = (argv: string[]) => toaConfig(parseFlags(argv, enableFlags, 'toa enable'));
 const code = (argv: string[]) => {

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, processStart, withLock } from '../../src/capabilities/toa/lock.js';
-import type { TcplensError } from '../../src/kernel/errors.js';
+import type { TcplensError } from '../../src/errors.js';
 
 function tempLock(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'tcplens-lock-'));

@@ -3,7 +3,7 @@
 // as stale and the lock taken over instead of blocking forever.
 import { mkdirSync, openSync, closeSync, writeSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { TcplensError } from '../../kernel/errors.js';
+import { TcplensError } from '../../errors.js';
 
 export interface LockHolder { pid: number; start: string }
 

@@ -1,7 +1,7 @@
 // What `tcplens toa` leaves in the kernel, and where: three cgroup links and three maps pinned in
 // one directory. Everything else (trusted ranges, dialects, the cgroup) is read back from these,
 // never from a side file that could disagree with what runs.
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { closeFd, linkInfo, openPinned, pinnedKind, onBpffs, type LinkInfo } from '../../kernel/pins.js';
 
@@ -52,7 +52,7 @@ export function readPinned(dir: string): PinnedToa {
   const links = new Map<ToaProgram, PinnedLink>();
   const maps = new Map<ToaMapPin, number>();
   const strays: string[] = [];
-  const exists = existsSync(dir) && onBpffs(dir);
+  const exists = onBpffs(dir);
   const st: PinnedToa = {
     dir, exists, links, maps, strays, complete: false, cgroupId: null,
     close: () => {

@@ -8,13 +8,13 @@
 // got their client under the old configuration keep it. A disable frees the map with everything
 // in it; a later enable starts a new one, so connections accepted before that enable keep seeing
 // the balancer (never someone else's address).
-import { mkdirSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BpfObject } from '../../kernel/bpf-object.js';
 import { objectPath } from '../../kernel/paths.js';
-import { TcplensError } from '../../kernel/errors.js';
+import { TcplensError } from '../../errors.js';
 import {
-  BPFFS_ROOT, cgroupId, closeFd, detachLink, ensureBpffs, linkInfo, mapInfo, onBpffs, openPinned, pinFd, pinnedKind, updateLink, progFdById,
+  BPFFS_ROOT, bpffsDir, cgroupId, closeFd, detachLink, linkInfo, mapInfo, onBpffs, openPinned, pinFd, pinnedKind, updateLink, progFdById,
 } from '../../kernel/pins.js';
 import type { Cidr } from '../../net/addr.js';
 import type { ToaDialect } from '../../net/toa.js';
@@ -68,11 +68,11 @@ export function checkToaConfig(cfg: ToaConfig): void {
 export function enableToa(cfg: ToaConfig, dir = toaPinDir()): EnableReport {
   checkToaConfig(cfg);
   const notes: string[] = [];
-  const mounted = ensureBpffs(dir);
+  const mounted = bpffsDir(dir);
   if (mounted) notes.push(mounted);
   return withLock(toaLockPath(dir), LOCK_WHAT, (lock) => {
     if (lock.staleTakenFrom !== null) notes.push(`took over a stale lock left by pid ${lock.staleTakenFrom}`);
-    mkdirSync(dir, { recursive: true });
+    bpffsDir(dir); // again: a disable may have removed it while we waited for the lock
     const old = readPinned(dir);
     try {
       const obj = BpfObject.open(objectPath(TOA_OBJECT));
