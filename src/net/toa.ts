@@ -12,17 +12,22 @@ export const DEFAULT_DIALECTS: readonly ToaDialect[] = [
 ];
 export const MAX_DIALECTS = 8;
 
-/** "254/8" -> a dialect. Length decides the family: 8 = port + IPv4, 20 = port + IPv6. */
+/** TCP option kinds the Linux stack reads itself: a TOA under one of them would break the handshake. */
+const KERNEL_KINDS = new Set([0, 1, 2, 3, 4, 5, 8, 19, 28, 29, 30, 34]);
+
+/** "254/8" -> a dialect. Length decides the family: 8 = port + IPv4, 20 = port + IPv6. The one
+ * parser for every flag that names a dialect (accept, toa, lab). */
 export function parseDialect(text: string): ToaDialect {
   const m = /^(\d{1,3})\/(\d{1,2})$/.exec(text.trim());
   const kind = m ? Number(m[1]) : NaN;
   const len = m ? Number(m[2]) : NaN;
-  if (!m || kind < 2 || kind > 255 || (len !== 8 && len !== 20)) {
+  if (!m || kind > 255 || (len !== 8 && len !== 20)) {
     throw new TcplensError('TCPLENS_ERR_BAD_TOA', `'${text}' is not a TOA dialect`,
-      'use KIND/LEN with KIND 2-255 and LEN 8 (IPv4) or 20 (IPv6), e.g. --toa 200/8');
+      'use KIND/LEN with KIND up to 255 and LEN 8 (IPv4) or 20 (IPv6), e.g. --toa 200/8');
   }
-  if ([0, 1, 2, 3, 4, 5, 8].includes(kind)) {
-    throw new TcplensError('TCPLENS_ERR_BAD_TOA', `kind ${kind} is a standard TCP option, not a TOA`, 'TOA kinds are 253, 254, or a vendor kind such as 200');
+  if (KERNEL_KINDS.has(kind)) {
+    throw new TcplensError('TCPLENS_ERR_BAD_TOA', `kind ${kind} is a TCP option Linux reads itself, not a TOA`,
+      'TOA kinds are 253, 254, or a vendor kind such as 200 (not 0-5, 8, 19, 28-30 or 34)');
   }
   return { kind, len: len as 8 | 20, family: len === 8 ? 4 : 6 };
 }
