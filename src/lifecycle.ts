@@ -4,7 +4,9 @@
 // newest first, exactly once, then exits. A second signal while cleaning up is ignored (an
 // impatient Ctrl-C must not leave namespaces or attachments behind); a hard deadline still ends
 // a cleanup that hangs.
+import { fstatSync } from 'node:fs';
 import { formatError } from './errors.js';
+import { peerClosed } from './kernel/libc.js';
 
 export type StopReason = 'SIGINT' | 'SIGTERM' | 'stdout closed' | 'done' | 'error';
 
@@ -101,8 +103,28 @@ export function installProcessHandlers(opts: { verbose: boolean; cleanupDeadline
     fatal(e, opts);
   });
   process.stderr.on('error', () => { /* nowhere left to report to */ });
+  watchStdoutReader();
   process.on('uncaughtException', (e) => fatal(e, opts));
   process.on('unhandledRejection', (e) => fatal(e, opts));
+}
+
+/** A reader that goes away while we have nothing to write (`tcplens accept | head -1` once its
+ * line is out) is noticed only at the next write, which may be hours off on a quiet host: ask
+ * the kernel (poll reports POLLERR on a pipe without readers) a few times a second instead. */
+function watchStdoutReader(): void {
+  let pipe = false;
+  try {
+    const st = fstatSync(1);
+    pipe = st.isFIFO() || st.isSocket();
+  } catch { /* no stdout at all */ }
+  if (!pipe) return;
+  const timer = setInterval(() => {
+    if (!peerClosed(1)) return;
+    clearInterval(timer);
+    stdoutClosed = true;
+    requestStop('stdout closed');
+  }, 250);
+  timer.unref();
 }
 
 let dying = false;

@@ -1,7 +1,7 @@
 // Drives ring-producer.bpf.c (a syscall program run with BPF_PROG_TEST_RUN) and decodes its events.
 // Shared by the ring reader's tests and benchmark. Every offset comes from the object's BTF; the
 // offsets are plain data so a producer child process that only holds the program fd can use them.
-import { bpf, addressOf, errno, strerror } from '../../src/kernel/libbpf.js';
+import { bpf, errno, strerror, testRunOpts } from '../../src/kernel/libbpf.js';
 import { readCounters } from '../../src/kernel/counters.js';
 import type { BpfObject } from '../../src/kernel/bpf-object.js';
 
@@ -74,12 +74,7 @@ export class Producer {
     ctx.writeUInt32LE(req.size ?? this.eventSize, l.record_size);
     ctx.writeUInt32LE(req.discardEvery ?? 0, l.discard_every);
     ctx.writeUInt32LE(req.holdNs !== undefined ? RING_MODE_HOLD : RING_MODE_EMIT, l.mode);
-    // struct bpf_test_run_opts: sz at 0, ctx_in at 32, ctx_size_in at 48 (libbpf UAPI-stable layout)
-    const opts = Buffer.alloc(80);
-    opts.writeBigUInt64LE(80n, 0);
-    opts.writeBigUInt64LE(addressOf(ctx), 32);
-    opts.writeUInt32LE(ctx.length, 48);
-    return { ctx, opts };
+    return { ctx, opts: testRunOpts({ ctxIn: ctx }) };
   }
 
   private result(rc: number, ctx: Buffer): ProduceResult {

@@ -60,16 +60,26 @@ export function intFlag(name: string, value: string, min: number, max: number,
   return Number(value);
 }
 
-/** "10s", "250ms", "2m", "0" -> nanoseconds. */
-export function durationFlag(name: string, value: string): bigint {
-  const m = /^(\d+(?:\.\d+)?)(ns|us|ms|s|m)?$/.exec(value.trim());
+/** "10s", "250ms", "2m", "1h", "0" -> nanoseconds, at most `max` (ns), or a TcplensError naming the flag. */
+// The default limit keeps a duration within what a Node timer can wait (2^31 ms, about 24.8 days).
+export function durationFlag(name: string, value: string, max = 24n * 86400n * 1_000_000_000n,
+  code: 'TCPLENS_ERR_BAD_WINDOW' | 'TCPLENS_ERR_BAD_FLAG' = 'TCPLENS_ERR_BAD_FLAG'): bigint {
+  const m = /^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d)?$/.exec(value.trim());
   if (!m) {
-    throw new TcplensError('TCPLENS_ERR_BAD_WINDOW', `--${name} ${value}: not a duration`, `use e.g. --${name} 10s, 500ms or 0 (off)`);
+    throw new TcplensError(code, `--${name} ${value}: not a duration`, `use e.g. --${name} 10s, 500ms, 5m or 2h`);
   }
-  const unit = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9 }[(m[2] ?? 's') as 'ns'];
+  const unit = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9, d: 86400e9 }[(m[2] ?? 's') as 'ns'];
   const ns = BigInt(Math.round(Number(m[1]) * unit));
-  if (ns > 3600n * 1_000_000_000n) {
-    throw new TcplensError('TCPLENS_ERR_BAD_WINDOW', `--${name} ${value}: longer than an hour`, 'merging windows are seconds to minutes');
+  if (ns > max) {
+    throw new TcplensError(code, `--${name} ${value}: longer than ${formatDuration(max)}`, `give at most ${formatDuration(max)}`);
   }
   return ns;
+}
+
+export function formatDuration(ns: bigint): string {
+  const s = Number(ns / 1_000_000n) / 1000;
+  if (s >= 86400 && s % 86400 === 0) return `${s / 86400}d`;
+  if (s >= 3600 && s % 3600 === 0) return `${s / 3600}h`;
+  if (s >= 60 && s % 60 === 0) return `${s / 60}m`;
+  return `${s}s`;
 }

@@ -22,7 +22,8 @@ export const enableFlags = {
   cgroup: { type: 'string', arg: 'PATH', help: 'cgroup v2 of the servers (default: the whole cgroup2 mount, every process)' },
   toa: { type: 'string', multiple: true, arg: 'KIND/LEN', help: 'add a TOA dialect (defaults: 254/8, 253/20, 254/20)' },
   'no-default-toa': { type: 'boolean', help: 'use only the --toa dialects given' },
-  'no-save-syn': { type: 'boolean', help: 'do not keep SYNs to read their TOA (only the handshake ACK is read)' },
+  'toa-conflict': { type: 'string', arg: 'reject|first', default: 'reject', help: 'a header with two TOAs (a client can forge one): believe none (reject), or the first, for balancers known to write theirs first or strip clients\' (LVS, DPVS); counted either way' },
+  'save-syn': { type: 'boolean', help: 'also read a TOA that only the SYN carries: TCP_SAVE_SYN on listeners opened from now on (disable turns it off again; status counts them)' },
   ...common,
 } satisfies FlagTable;
 
@@ -41,11 +42,16 @@ const USAGE = `usage: tcplens toa <enable|disable|status> [flags]
 /** Flags -> configuration, every check that needs no root done here (the cgroup is resolved later). */
 export function toaConfig(v: ReturnType<typeof parseFlags<typeof enableFlags>>): ToaConfig {
   if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens toa enable --help');
+  const conflict = v['toa-conflict'] as string;
+  if (conflict !== 'reject' && conflict !== 'first') {
+    throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--toa-conflict ${conflict}: expected reject or first`, 'reject believes no TOA of a header that has two');
+  }
   const cfg: ToaConfig = {
     cgroup: '',
     trusted: v['trusted-lb'].flatMap((c) => c.split(',')).filter(Boolean).map(parseCidr),
     dialects: dialectTable(v.toa, !v['no-default-toa']),
-    saveSyn: !v['no-save-syn'],
+    toaConflict: conflict,
+    saveSyn: v['save-syn'],
   };
   checkToaConfig(cfg);
   return cfg;
@@ -53,7 +59,7 @@ export function toaConfig(v: ReturnType<typeof parseFlags<typeof enableFlags>>):
 
 export function countersLine(c: ToaCounters): string {
   return `connections ${c.connections}, trusted TOA stored ${c.stored}, rewritten ${c.rewritten} (${c.answers} answers), ` +
-    `untrusted ${c.untrusted}, malformed ${c.malformed}, no TOA ${c.no_toa}, unrepresentable ${c.unrepresentable}, store failed ${c.store_failed}`;
+    `untrusted ${c.untrusted}, conflict ${c.conflict}, malformed ${c.malformed}, no TOA ${c.no_toa}, unrepresentable ${c.unrepresentable}, store failed ${c.store_failed}`;
 }
 
 export function statusText(s: ToaStatus): string {
@@ -66,7 +72,8 @@ export function statusText(s: ToaStatus): string {
     ['programs', s.programs.map((p) => `${p.program} (prog ${p.progId}, link ${p.linkId})`).join(', ')],
     ['trusted lb', s.trusted.join(', ') || '(unknown)'],
     ['dialects', s.dialects.join(', ') || '(unknown)'],
-    ['saved SYN', s.saveSyn === null ? '(unknown)' : s.saveSyn ? 'read' : 'not read'],
+    ['two TOAs', s.toaConflict === null ? '(unknown)' : s.toaConflict === 'first' ? 'the first is believed (--toa-conflict first)' : 'neither is believed'],
+    ['saved SYN', s.saveSyn === null ? '(unknown)' : s.saveSyn ? `read; TCP_SAVE_SYN set by tcplens on ${s.saveSynListeners} listener(s) (disable turns it off)` : 'not read (TOA from the handshake ACK)'],
   ];
   if (s.counters) rows.push(['counters', countersLine(s.counters)]);
   if (s.programs.some((p) => p.runCnt > 0)) {
@@ -121,6 +128,7 @@ async function disable(argv: string[]): Promise<number> {
   for (const n of r.notes) process.stderr.write(`tcplens: ${n}\n`);
   process.stdout.write(`tcplens toa: disabled; removed ${r.removed.join(', ') || 'an empty directory'} from ${r.dir}\n`);
   if (r.counters) process.stdout.write(`tcplens toa: final counters: ${countersLine(r.counters)}\n`);
+  if (r.saveSyn?.restored) process.stdout.write(`tcplens toa: TCP_SAVE_SYN turned off again on ${r.saveSyn.restored} listener(s)\n`);
   return 0;
 }
 

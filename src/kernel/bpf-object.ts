@@ -1,13 +1,14 @@
 // One compiled BPF object through its life: open (read the ELF) -> set rodata -> load (verifier)
 // -> attach -> close. close() undoes every attachment this object made, in reverse order, so a
 // capability never has to remember what to detach.
-import { existsSync } from 'node:fs';
-import { bpf, c, errno, strerror, view, isNull, addressOf, type Ptr } from './libbpf.js';
+import { existsSync, readSync } from 'node:fs';
+import { bpf, c, errno, strerror, view, isNull, testRunOpts, testRunResult, type Ptr } from './libbpf.js';
 import { TcplensError } from '../errors.js';
 import { Btf, type StructLayout } from './btf.js';
 import { withLibbpfLog, summariseVerifierLog } from './libbpf-log.js';
 import { BpfMap } from './bpf-map.js';
 import { openCgroup } from './cgroup.js';
+import { progInfo } from './pins.js';
 
 export interface Link { readonly ptr: Ptr; readonly what: string; destroy(): void; pin(path: string): void }
 
@@ -88,7 +89,8 @@ export class BpfObject {
           `the kernel's verifier rejected program '${v.program}': ${v.reason}${v.insn && v.insn !== v.reason ? ` (at ${v.insn})` : ''}`,
           'this kernel refuses the program as built; report it with the full log (--verbose)', log);
       }
-      if (err === 1 /* EPERM */ || err === 524 /* ENOTSUPP */ || err === 95 /* EOPNOTSUPP */ || err === 22 /* EINVAL */) {
+      // EINVAL is a wrong argument (a map definition, a bad attach target), not a missing feature.
+      if (err === 1 /* EPERM */ || err === 524 /* ENOTSUPP */ || err === 95 /* EOPNOTSUPP */) {
         throw new TcplensError('TCPLENS_ERR_UNSUPPORTED', `loading ${this.path} failed: ${strerror(err)}`,
           'the kernel refused a program type, helper or attach point; see --verbose for which one', log);
       }
@@ -118,31 +120,42 @@ export class BpfObject {
 
   /** Run a packet program once through BPF_PROG_TEST_RUN. */
   testRun(program: string, data: Uint8Array, repeat = 1): { retval: number; duration: number; dataOut: Buffer } {
-    const fd = this.program(program).fd;
     const dataIn = Buffer.from(data);
     const dataOut = Buffer.alloc(data.length + 256);
-    // struct bpf_test_run_opts (libbpf UAPI-stable layout)
-    const opts = Buffer.alloc(80);
-    opts.writeBigUInt64LE(80n, 0); // sz
-    opts.writeBigUInt64LE(addressOf(dataIn), 8);
-    opts.writeBigUInt64LE(addressOf(dataOut), 16);
-    opts.writeUInt32LE(dataIn.length, 24);
-    opts.writeUInt32LE(dataOut.length, 28);
-    opts.writeInt32LE(repeat, 60);
-    const rc = bpf.prog_test_run_opts(fd, opts) as number;
+    const opts = testRunOpts({ dataIn, dataOut, repeat });
+    const rc = bpf.prog_test_run_opts(this.program(program).fd, opts) as number;
     if (rc < 0) throw new TcplensError('TCPLENS_ERR_SYSCALL', `BPF_PROG_TEST_RUN of ${program}: ${strerror(errno())}`, 'the program type must support test runs on this kernel');
-    return { retval: opts.readUInt32LE(56), duration: opts.readUInt32LE(64), dataOut: dataOut.subarray(0, opts.readUInt32LE(28)) };
+    const r = testRunResult(opts);
+    return { retval: r.retval, duration: r.duration, dataOut: dataOut.subarray(0, r.dataSizeOut) };
   }
 
   /** run_cnt and run_time_ns from the kernel's BPF statistics (counted while stats are enabled). */
   runStats(program: string): { runCnt: number; runTimeNs: number } {
-    const info = Buffer.alloc(256);
-    const len = [info.length];
-    if ((bpf.obj_get_info_by_fd(this.program(program).fd, info, len) as number) < 0) {
-      throw new TcplensError('TCPLENS_ERR_SYSCALL', `cannot read info of ${program}: ${strerror(errno())}`, 'needs root');
+    const { runCnt, runTimeNs } = progInfo(this.program(program).fd);
+    return { runCnt, runTimeNs };
+  }
+
+  /** Run an iterator program (SEC("iter/...")) once over what it iterates, in the calling
+   * thread's network namespace; returns what it printed (most of ours print nothing). */
+  runIterator(program: string): string {
+    const { result: link, log } = withLibbpfLog(() => bpf.program_attach_iter(this.programPtr(program), null) as Ptr);
+    if (isNull(link)) {
+      throw new TcplensError('TCPLENS_ERR_ATTACH', `cannot attach iterator ${program}: ${strerror(errno())}`, 'BPF iterators need Linux >= 5.8', log);
     }
-    // struct bpf_prog_info: run_time_ns at 192, run_cnt at 200 (UAPI)
-    return { runTimeNs: Number(info.readBigUInt64LE(192)), runCnt: Number(info.readBigUInt64LE(200)) };
+    try {
+      const fd = bpf.iter_create(bpf.link_fd(link) as number) as number;
+      if (fd < 0) throw new TcplensError('TCPLENS_ERR_SYSCALL', `cannot run iterator ${program}: ${strerror(-fd)}`, 'see --verbose');
+      try {
+        const chunks: Buffer[] = [];
+        const buf = Buffer.alloc(4096);
+        for (let n; (n = readSync(fd, buf)) > 0;) chunks.push(Buffer.from(buf.subarray(0, n)));
+        return Buffer.concat(chunks).toString('utf8');
+      } finally {
+        c.close(fd);
+      }
+    } finally {
+      bpf.link_destroy(link as Ptr);
+    }
   }
 
   /** Detach every program this object attached; maps stay readable until close(). */

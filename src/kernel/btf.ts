@@ -129,6 +129,23 @@ export class Btf {
       throw new TcplensError('TCPLENS_ERR_LAYOUT', `struct ${name} is not in the object's BTF`,
         'the C side must reference the struct from a map or global so that clang emits its BTF');
     }
+    return this.layoutOf(id, name);
+  }
+
+  /** The byte offset of a nested field, e.g. ['', 'cgroup', 'cgroup_id'] ('' = an anonymous union). */
+  offsetOf(struct: string, path: string[]): { offset: number; size: number } {
+    let layout = this.struct(struct);
+    let offset = 0;
+    for (let i = 0; i < path.length; i++) {
+      const f = layout.field(path[i]);
+      offset += f.offset;
+      if (i === path.length - 1) return { offset, size: f.size };
+      layout = this.layoutOf(this.resolve(f.typeId).id, `${struct}.${path.slice(0, i + 1).join('.')}`);
+    }
+    throw new Error('offsetOf needs a field path');
+  }
+
+  private layoutOf(id: number, name: string): StructLayout {
     const t = this.raw(id);
     const dv = new DataView(view(t.ptr, 12 + 12 * t.vlen));
     const fields = new Map<string, FieldLayout>();
@@ -166,4 +183,20 @@ export class Btf {
     }
     return vars;
   }
+}
+
+let vmlinux: Btf | null = null;
+
+/** The running kernel's own BTF (/sys/kernel/btf/vmlinux): the layouts of its UAPI structs
+ * (bpf_prog_info, bpf_link_info, ...) exactly as this kernel has them. */
+export function kernelBtf(): Btf {
+  if (!vmlinux) {
+    const p = bpf.btf_load_vmlinux() as Ptr;
+    if (isNull(p)) {
+      throw new TcplensError('TCPLENS_ERR_NO_BTF', 'cannot load the kernel\'s BTF (/sys/kernel/btf/vmlinux)',
+        'tcplens needs a kernel built with CONFIG_DEBUG_INFO_BTF=y');
+    }
+    vmlinux = new Btf(p);
+  }
+  return vmlinux;
 }

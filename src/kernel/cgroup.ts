@@ -1,6 +1,7 @@
 // cgroup v2: where it is mounted, opening one for attach, and throwaway cgroups for tests.
 import { readFileSync, existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readdir, stat } from 'node:fs/promises';
 import { c, errno, strerror, O_RDONLY, O_DIRECTORY, O_CLOEXEC } from './libbpf.js';
 import { TcplensError } from '../errors.js';
 
@@ -65,4 +66,39 @@ export function createCgroup(name: string): { path: string; join(pid: number): v
       }
     },
   };
+}
+
+/**
+ * cgroup id (the kernel's kernfs id: the inode of the cgroup's directory on cgroup2) -> path
+ * relative to the cgroup2 mount, e.g. "system.slice/nginx.service". Built by an async walk of the
+ * tree, off any hot path; callers ask for a new walk when a name is missing (cgroups come and go).
+ */
+export class CgroupNames {
+  private byId = new Map<bigint, string>();
+  private walking: Promise<void> | null = null;
+
+  constructor(private readonly root = cgroup2Mount(), private readonly limit = 200_000) {}
+
+  lookup(id: bigint): string | null {
+    return this.byId.get(id) ?? null;
+  }
+
+  refresh(): Promise<void> {
+    this.walking ??= this.walk().then((m) => { this.byId = m; }).finally(() => { this.walking = null; });
+    return this.walking;
+  }
+
+  private async walk(): Promise<Map<bigint, string>> {
+    const out = new Map<bigint, string>();
+    const queue = [''];
+    while (queue.length && out.size < this.limit) {
+      const rel = queue.shift()!;
+      const dir = rel ? join(this.root, rel) : this.root;
+      try {
+        out.set((await stat(dir, { bigint: true })).ino, rel);
+        for (const e of await readdir(dir, { withFileTypes: true })) if (e.isDirectory()) queue.push(rel ? `${rel}/${e.name}` : e.name);
+      } catch { /* removed while we walked */ }
+    }
+    return out;
+  }
 }

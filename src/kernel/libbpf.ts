@@ -1,8 +1,11 @@
-// Typed bindings to the system libbpf.so.1 and the few libc calls the kernel layer needs,
-// through koffi (no native build step). Pointers are BigInt (koffi 3). Only this file names
-// C symbols; everything else goes through BpfObject, RingBufferReader and friends.
+// Typed bindings to the system libbpf.so.1 through koffi (no native build step). Pointers are
+// BigInt (koffi 3). Only this file and libc.ts name C symbols; everything else goes through
+// BpfObject, RingBufferReader and friends.
 import koffi, { type LibraryHandle } from 'koffi';
 import { TcplensError } from '../errors.js';
+import { c } from './libc.js';
+
+export { c } from './libc.js';
 
 export type Ptr = bigint;
 
@@ -16,7 +19,6 @@ function loadLibbpf(): LibraryHandle {
 }
 
 const lib = loadLibbpf();
-const libc = koffi.load('libc.so.6');
 
 export const PrintFn = koffi.proto('int tcplens_libbpf_print_fn(int level, const char *fmt, void *args)');
 
@@ -34,6 +36,9 @@ export const bpf = {
   program_set_autoload: lib.func('int bpf_program__set_autoload(void *prog, bool autoload)'),
   program_attach_cgroup: lib.func('void *bpf_program__attach_cgroup(void *prog, int cgroup_fd)'),
   link_destroy: lib.func('int bpf_link__destroy(void *link)'),
+  link_fd: lib.func('int bpf_link__fd(void *link)'),
+  program_attach_iter: lib.func('void *bpf_program__attach_iter(void *prog, void *opts)'),
+  iter_create: lib.func('int bpf_iter_create(int link_fd)'),
   link_pin: lib.func('int bpf_link__pin(void *link, const char *path)'),
   link_update: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, void *opts)'),
   link_detach: lib.func('int bpf_link_detach(int link_fd)'),
@@ -66,6 +71,7 @@ export const bpf = {
   tc_detach: lib.func('int bpf_tc_detach(void *hook, void *opts)'),
   // btf
   btf_find_by_name_kind: lib.func('int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)'),
+  btf_load_vmlinux: lib.func('void *btf__load_vmlinux_btf(void)'),
   btf_type_by_id: lib.func('void *btf__type_by_id(void *btf, uint32_t id)'),
   btf_name_by_offset: lib.func('const char *btf__name_by_offset(void *btf, uint32_t offset)'),
   // probes and logging
@@ -75,22 +81,6 @@ export const bpf = {
   num_possible_cpus: lib.func('int libbpf_num_possible_cpus(void)'),
 };
 
-export const c = {
-  mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
-  munmap: libc.func('int munmap(void *addr, size_t len)'),
-  close: libc.func('int close(int fd)'),
-  open: libc.func('int open(const char *path, int flags)'),
-  epoll_create1: libc.func('int epoll_create1(int flags)'),
-  epoll_ctl: libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)'),
-  epoll_wait: libc.func('int epoll_wait(int epfd, _Out_ uint8_t *events, int maxevents, int timeout)'),
-  eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
-  write: libc.func('intptr_t write(int fd, void *buf, size_t n)'),
-  vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t n, const char *fmt, void *ap)'),
-  strerror: libc.func('const char *strerror(int errnum)'),
-  setns: libc.func('int setns(int fd, int nstype)'),
-  socket: libc.func('int socket(int domain, int type, int protocol)'),
-  getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)'),
-};
 
 export const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;
 export const MAP_FAILED = 0xffffffffffffffffn;
@@ -99,6 +89,32 @@ export const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3, EPOLLIN = 
 export const EFD_NONBLOCK = 0o4000, EFD_CLOEXEC = 0o2000000;
 
 export const MapType = { RINGBUF: 27, SK_STORAGE: 24, SOCKHASH: 18, LRU_HASH: 9 } as const;
+
+/** struct bpf_test_run_opts (libbpf.h, libbpf 1.x): libbpf reads as much of it as sz says. */
+const TestRunOpts = koffi.struct('bpf_test_run_opts', {
+  sz: 'size_t', data_in: 'void *', data_out: 'void *', data_size_in: 'uint32_t', data_size_out: 'uint32_t',
+  ctx_in: 'void *', ctx_out: 'void *', ctx_size_in: 'uint32_t', ctx_size_out: 'uint32_t',
+  retval: 'uint32_t', repeat: 'int', duration: 'uint32_t', flags: 'uint32_t', cpu: 'uint32_t', batch_size: 'uint32_t',
+});
+const at = (field: string) => koffi.offsetof(TestRunOpts, field);
+
+export interface TestRunIn { dataIn?: Buffer; dataOut?: Buffer; ctxIn?: Buffer; repeat?: number }
+
+/** A bpf_test_run_opts in a buffer (kept as bytes so the call can also run async); the buffers
+ * it points to must stay alive until the run returns. */
+export function testRunOpts(v: TestRunIn): Buffer {
+  const b = Buffer.alloc(koffi.sizeof(TestRunOpts));
+  b.writeBigUInt64LE(BigInt(b.length), at('sz'));
+  if (v.dataIn) { b.writeBigUInt64LE(koffi.address(v.dataIn), at('data_in')); b.writeUInt32LE(v.dataIn.length, at('data_size_in')); }
+  if (v.dataOut) { b.writeBigUInt64LE(koffi.address(v.dataOut), at('data_out')); b.writeUInt32LE(v.dataOut.length, at('data_size_out')); }
+  if (v.ctxIn) { b.writeBigUInt64LE(koffi.address(v.ctxIn), at('ctx_in')); b.writeUInt32LE(v.ctxIn.length, at('ctx_size_in')); }
+  b.writeInt32LE(v.repeat ?? 1, at('repeat'));
+  return b;
+}
+
+export function testRunResult(opts: Buffer): { retval: number; duration: number; dataSizeOut: number } {
+  return { retval: opts.readUInt32LE(at('retval')), duration: opts.readUInt32LE(at('duration')), dataSizeOut: opts.readUInt32LE(at('data_size_out')) };
+}
 
 export function errno(): number {
   return koffi.errno();
@@ -110,10 +126,6 @@ export function strerror(err: number): string {
 
 export function view(ptr: Ptr, len: number): ArrayBuffer {
   return koffi.view(ptr, len);
-}
-
-export function addressOf(buf: Buffer | Uint8Array): Ptr {
-  return koffi.address(buf);
 }
 
 export function isNull(p: unknown): boolean {

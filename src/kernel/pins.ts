@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { bpf, c, errno, strerror } from './libbpf.js';
 import { TcplensError } from '../errors.js';
 import { BpfMap } from './bpf-map.js';
+import { kernelBtf } from './btf.js';
 
 const ENOENT = 2;
 export const BPFFS_ROOT = '/sys/fs/bpf';
@@ -44,37 +45,42 @@ export function pinnedKind(fd: number): PinnedKind {
   return 'unknown';
 }
 
-function info(fd: number, size: number, what: string): Buffer {
+/** One of the kernel's bpf_*_info structs for fd, read into a buffer the size this kernel has it. */
+function info(fd: number, struct: string, what: string): { buf: Buffer; at: (path: string[]) => number } {
+  const btf = kernelBtf();
+  const size = btf.struct(struct).size;
   const buf = Buffer.alloc(size);
   const len = [size];
   if ((bpf.obj_get_info_by_fd(fd, buf, len) as number) < 0) throw syscallError(`cannot read info of ${what}`, errno());
-  return buf;
+  return { buf, at: (path) => btf.offsetOf(struct, path).offset };
 }
 
 export interface LinkInfo { id: number; progId: number; type: number; cgroupId: bigint; attachType: number }
 
-/** struct bpf_link_info (UAPI): type, id, prog_id, then a union; for cgroup links cgroup_id@16, attach_type@24. */
+/** struct bpf_link_info; for cgroup links the union holds cgroup.cgroup_id and cgroup.attach_type. */
 export function linkInfo(fd: number): LinkInfo {
-  const b = info(fd, 64, 'link');
-  return { type: b.readUInt32LE(0), id: b.readUInt32LE(4), progId: b.readUInt32LE(8), cgroupId: b.readBigUInt64LE(16), attachType: b.readUInt32LE(24) };
+  const { buf, at } = info(fd, 'bpf_link_info', 'link');
+  return { type: buf.readUInt32LE(at(['type'])), id: buf.readUInt32LE(at(['id'])), progId: buf.readUInt32LE(at(['prog_id'])),
+    cgroupId: buf.readBigUInt64LE(at(['', 'cgroup', 'cgroup_id'])), attachType: buf.readUInt32LE(at(['', 'cgroup', 'attach_type'])) };
 }
 
 export interface MapInfo { type: number; id: number; keySize: number; valueSize: number; maxEntries: number; name: string }
 
-/** struct bpf_map_info (UAPI): type, id, key_size, value_size, max_entries, map_flags, name[16]@24. */
 export function mapInfo(fd: number): MapInfo {
-  const b = info(fd, 96, 'map');
-  return { type: b.readUInt32LE(0), id: b.readUInt32LE(4), keySize: b.readUInt32LE(8), valueSize: b.readUInt32LE(12),
-    maxEntries: b.readUInt32LE(16), name: cString(b.subarray(24, 40)) };
+  const { buf, at } = info(fd, 'bpf_map_info', 'map');
+  const name = at(['name']);
+  return { type: buf.readUInt32LE(at(['type'])), id: buf.readUInt32LE(at(['id'])), keySize: buf.readUInt32LE(at(['key_size'])),
+    valueSize: buf.readUInt32LE(at(['value_size'])), maxEntries: buf.readUInt32LE(at(['max_entries'])), name: cString(buf.subarray(name, name + 16)) };
 }
 
 export interface ProgInfo { id: number; name: string; tag: string; runCnt: number; runTimeNs: number }
 
-/** struct bpf_prog_info (UAPI): id@4, tag[8]@8, name[16]@64, run_time_ns@192, run_cnt@200. */
+/** struct bpf_prog_info: run_time_ns and run_cnt count while the kernel's BPF statistics are on. */
 export function progInfo(fd: number): ProgInfo {
-  const b = info(fd, 256, 'program');
-  return { id: b.readUInt32LE(4), tag: b.subarray(8, 16).toString('hex'), name: cString(b.subarray(64, 80)),
-    runTimeNs: Number(b.readBigUInt64LE(192)), runCnt: Number(b.readBigUInt64LE(200)) };
+  const { buf, at } = info(fd, 'bpf_prog_info', 'program');
+  const tag = at(['tag']), name = at(['name']);
+  return { id: buf.readUInt32LE(at(['id'])), tag: buf.subarray(tag, tag + 8).toString('hex'), name: cString(buf.subarray(name, name + 16)),
+    runTimeNs: Number(buf.readBigUInt64LE(at(['run_time_ns']))), runCnt: Number(buf.readBigUInt64LE(at(['run_cnt']))) };
 }
 
 export function progFdById(id: number): number {

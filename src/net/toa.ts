@@ -43,9 +43,10 @@ export function dialectTable(extra: readonly string[], keepDefaults = true): Toa
   return out;
 }
 
-export type ToaStatus = 'none' | 'found' | 'malformed';
+export type ToaStatus = 'none' | 'found' | 'malformed' | 'conflict';
 
 export interface ToaResult {
+  /** conflict: two or more options of a configured dialect; the fields describe the first */
   status: ToaStatus;
   kind?: number;
   len?: number;
@@ -55,27 +56,33 @@ export interface ToaResult {
   addr?: Uint8Array;
 }
 
-/** Walk TCP option bytes exactly as toa_parse() does in the kernel (and as tcp_parse_options). */
+/** Walk TCP option bytes exactly as toa_parse() does in the kernel (bpf/include/toa-option.h):
+ * the kernel's tcp_parse_options rules, every option looked at, a second TOA is a conflict. */
 export function parseToaOptions(opts: Uint8Array, dialects: readonly ToaDialect[] = DEFAULT_DIALECTS): ToaResult {
   const n = Math.min(opts.length, 40);
   let wrongLen = false;
+  let first: ToaResult | null = null;
+  let conflict = false;
   for (let i = 0; i < n;) {
     const kind = opts[i];
     if (kind === 0) break;
     if (kind === 1) { i++; continue; }
-    if (i + 1 >= n) return { status: 'malformed' };
-    const size = opts[i + 1];
-    if (size < 2 || i + size > n) return { status: 'malformed' };
+    const size = i + 1 < n ? opts[i + 1] : 0;
+    if (i + 1 >= n || size < 2 || i + size > n) {
+      if (first) break; // what came before a broken option stands, as in the kernel
+      return { status: 'malformed' };
+    }
     const d = dialects.find((x) => x.kind === kind && x.len === size);
-    if (d) {
+    if (d && first) conflict = true;
+    else if (d) {
       const addr = new Uint8Array(16);
       addr.set(opts.subarray(i + 4, i + size));
-      return { status: 'found', kind, len: size, family: d.family, port: (opts[i + 2] << 8) | opts[i + 3], addr };
-    }
-    if (dialects.some((x) => x.kind === kind)) wrongLen = true;
+      first = { status: 'found', kind, len: size, family: d.family, port: (opts[i + 2] << 8) | opts[i + 3], addr };
+    } else if (dialects.some((x) => x.kind === kind)) wrongLen = true;
     i += size;
   }
-  return { status: wrongLen ? 'malformed' : 'none' };
+  if (!first) return { status: wrongLen ? 'malformed' : 'none' };
+  return conflict ? { ...first, status: 'conflict' } : first;
 }
 
 /** The option bytes an LVS balancer writes for a client. */

@@ -3,7 +3,8 @@
 export interface ToaCase {
   name: string;
   opts: number[];
-  status: 'none' | 'found' | 'malformed';
+  /** conflict: two TOAs; kind..addr then describe the FIRST one */
+  status: 'none' | 'found' | 'malformed' | 'conflict';
   kind?: number;
   len?: number;
   family?: 4 | 6;
@@ -31,4 +32,10 @@ export const toaCases: ToaCase[] = [
   { name: 'SACK-permitted, window scale, MSS, then TOA at the very end', opts: [2, 4, 5, 0xb4, 4, 2, 1, 3, 3, 7, 1, 1, 254, 8, 0, 22, 10, 9, 8, 7], status: 'found', kind: 254, len: 8, family: 4, port: 22, addr: '10.9.8.7' },
   { name: 'forty bytes of NOPs', opts: Array(40).fill(1), status: 'none' },
   { name: 'length 255 (hostile)', opts: [254, 255, 0, 80, 10, 0, 0, 1], status: 'malformed' },
+  // A client writes its own 254/8; the balancer adds its TOA. Whichever comes first, two is a conflict.
+  { name: 'two TOAs: the balancer first (LVS/DPVS order), the client\'s forgery after', opts: [254, 8, 0x01, 0xbb, 10, 5, 12, 70, 1, 1, 254, 8, 0x30, 0x39, 6, 6, 6, 6], status: 'conflict', kind: 254, len: 8, family: 4, port: 443, addr: '10.5.12.70' },
+  { name: 'two TOAs: the client\'s forgery first, the appended balancer TOA after', opts: [2, 4, 5, 0xb4, 254, 8, 0x30, 0x39, 6, 6, 6, 6, 254, 8, 0x01, 0xbb, 10, 5, 12, 70], status: 'conflict', kind: 254, len: 8, family: 4, port: 12345, addr: '6.6.6.6' },
+  { name: 'two TOAs of different dialects (254/8 and 253/20)', opts: [254, 8, 0, 80, 10, 0, 0, 1, 253, 20, 0x1f, 0x90, ...v6], status: 'conflict', kind: 254, len: 8, family: 4, port: 80, addr: '10.0.0.1' },
+  { name: 'a TOA then a cut-short option: the TOA stands', opts: [254, 8, 0, 80, 10, 0, 0, 1, 8, 10, 0, 0], status: 'found', kind: 254, len: 8, family: 4, port: 80, addr: '10.0.0.1' },
+  { name: 'a TOA then a TOA kind of another length (an experiment, 254/4): no conflict', opts: [254, 8, 0, 80, 10, 0, 0, 1, 254, 4, 0xf9, 0x89], status: 'found', kind: 254, len: 8, family: 4, port: 80, addr: '10.0.0.1' },
 ];

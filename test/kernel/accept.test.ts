@@ -2,10 +2,12 @@
 // (as a FULLNAT balancer does), a server in its own cgroup, and the real CLI watching that cgroup.
 import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { NetPair } from './helpers/netns.js';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readlinkSync } from 'node:fs';
+import { Lines, NetPair } from './helpers/netns.js';
 import { ToaWriter, WRITE_ACK, WRITE_SYN } from './helpers/toa-writer.js';
-import { startTcplens } from './helpers/tcplens-cli.js';
+import { cliPath, startTcplens } from './helpers/tcplens-cli.js';
 import { encodeToa } from '../../src/net/toa.js';
 import { parseAddr } from '../../src/net/addr.js';
 import { repoRoot } from '../../src/kernel/paths.js';
@@ -80,12 +82,14 @@ test('a TOA only on the SYN is read from the saved SYN', async () => {
   const writer = new ToaWriter(pair.client.cgroup, WRITE_SYN);
   try {
     writer.forAll(toa4('203.0.113.9', 777));
-    const { records } = await watch(['--merge-window', '0'], () => connect(pair.server.ip4, ['--count', '2']).then(() => undefined));
+    const { records } = await watch(['--merge-window', '0', '--save-syn'], () => connect(pair.server.ip4, ['--count', '2']).then(() => undefined));
     assert.equal(records.length, 2);
     for (const r of records) {
       assert.equal(r.client, '203.0.113.9:777');
       assert.equal(r.toa?.source, 'syn');
     }
+    const plain = await watch(['--merge-window', '0'], () => connect(pair.server.ip4, ['--count', '1']).then(() => undefined));
+    assert.equal(plain.records[0].client, null, 'without --save-syn only the handshake ACK is read');
   } finally {
     writer.close();
   }
@@ -95,7 +99,7 @@ test('a TOA only on the ACK is read from the ACK', async () => {
   const writer = new ToaWriter(pair.client.cgroup, WRITE_ACK);
   try {
     writer.forAll(toa4('203.0.113.10', 778));
-    const { records } = await watch(['--merge-window', '0', '--no-save-syn'], () => connect(pair.server.ip4, []).then(() => undefined));
+    const { records } = await watch(['--merge-window', '0'], () => connect(pair.server.ip4, []).then(() => undefined));
     assert.equal(records.length, 1);
     assert.equal(records[0].client, '203.0.113.10:778');
     assert.equal(records[0].toa?.source, 'ack');
@@ -161,19 +165,150 @@ test('--trusted-lb: a TOA from outside the list is not used, and is counted; fro
   }
 });
 
-test('merging: N connections of one client within the window are one event with count N', async () => {
+test('merging: the first connection is reported at once; its N-1 repeats come as one summary of N at the window\'s end', async () => {
   const writer = new ToaWriter(pair.client.cgroup);
   try {
     writer.forAll(toa4('198.51.100.77', 9999));
     const N = 7;
     const { records, stderr } = await watch(['--merge-window', '30s'], () => connect(pair.server.ip4, ['--count', String(N)]).then(() => undefined));
-    assert.equal(records.length, 1, JSON.stringify(records));
-    assert.equal(records[0].count, N);
-    assert.equal(records[0].client, '198.51.100.77:9999');
-    assert.ok(records[0].last && records[0].last >= records[0].time);
-    assert.ok(stderr.some((l) => new RegExp(`${N} connections in 1 events \\(${N - 1} merged\\)`).test(l)), stderr.join('\n'));
+    assert.equal(records.length, 2, JSON.stringify(records));
+    const [first, summary] = records;
+    assert.deepEqual([first.count, first.summary, first.client], [1, false, '198.51.100.77:9999']);
+    assert.deepEqual([summary.count, summary.summary, summary.client], [N, true, '198.51.100.77:9999'], 'flushed at exit');
+    assert.equal(summary.time, first.time, 'the same window');
+    assert.ok(summary.last && summary.last >= summary.time);
+    assert.ok(stderr.some((l) => new RegExp(`${N} connections in 2 events \\(${N - 1} merged, 0 unmerged`).test(l)), stderr.join('\n'));
   } finally {
     writer.close();
+  }
+});
+
+test('with the default 10 s window, the first connection is on screen within a second', async () => {
+  const t = await startTcplens(['accept', '--json', '--cgroup', pair.server.cgroup]);
+  const server = pair.spawnIn(pair.server, [process.execPath, helper('tcp-server'), '::', String(PORT)]);
+  try {
+    await new Promise((r) => server.stdout!.once('data', r));
+    const t0 = Date.now();
+    await connect(pair.server.ip4, ['--count', '3']);
+    const line = await t.stdout.wait(/"local"/, 1000);
+    assert.ok(Date.now() - t0 < 1000);
+    assert.equal(JSON.parse(line).count, 1);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(t.stdout.all.length, 1, 'repeats wait for the window');
+  } finally {
+    server.kill('SIGKILL');
+    await t.stop();
+  }
+});
+
+test('a full merge map is visible: events go out unmerged, counted, and every connection is in some count', async () => {
+  const writer = new ToaWriter(pair.client.cgroup);
+  try {
+    // 12 clients (distinct TOAs, so distinct keys), 3 connections each, into a map of 4 windows.
+    const ports = Array.from({ length: 36 }, (_, i) => 43000 + i);
+    ports.forEach((p, i) => writer.forPort(p, toa4(`198.51.100.${100 + (i % 12)}`, 7000)));
+    const { records, stderr } = await watch(['--merge-window', '30s', '--merge-capacity', '4'],
+      () => connect(pair.server.ip4, ['--ports', ports.join(',')]).then(() => undefined));
+    const accounted = records.reduce((n, r) => n + (r.summary ? r.count - 1 : r.count), 0);
+    assert.equal(accounted, ports.length, JSON.stringify(records));
+    const line = stderr.find((l) => l.startsWith('tcplens accept:'))!;
+    const full = Number(/(\d+) unmerged: merge map full/.exec(line)?.[1]);
+    assert.ok(full > 0, line);
+    assert.equal(records.filter((r) => !r.summary).length, 4 + full, 'first sightings: one per window opened, plus every unmerged one');
+  } finally {
+    writer.close();
+  }
+});
+
+test('two TOAs in one header are a conflict: no client by default, the first with --toa-conflict first', async () => {
+  const writer = new ToaWriter(pair.client.cgroup);
+  try {
+    // A client's own TOA and a balancer's on SYN and ACK (different kinds of the default dialects:
+    // the kernel stores no kind twice from BPF).
+    writer.forAll(Uint8Array.from([...toa4('198.51.100.1', 1111), ...toa6('2001:db8::2', 2222, 253)]));
+    const rejected = await watch(['--merge-window', '0'], () => connect(pair.server.ip4, []).then(() => undefined));
+    assert.equal(rejected.records.length, 1);
+    const r = rejected.records[0];
+    assert.deepEqual([r.client, r.malformed, r.toa?.claimed], [null, 'conflict', '198.51.100.1:1111']);
+    assert.ok(rejected.stderr.some((l) => /conflict 1,/.test(l)), rejected.stderr.join('\n'));
+    const first = await watch(['--merge-window', '0', '--toa-conflict', 'first'], () => connect(pair.server.ip4, []).then(() => undefined));
+    assert.deepEqual([first.records[0].client, first.records[0].malformed], ['198.51.100.1:1111', 'conflict']);
+  } finally {
+    writer.close();
+  }
+});
+
+test('a listener opened before tcplens, in another namespace, gets its pid, comm and cgroup', async () => {
+  const server = pair.spawnIn(pair.server, [process.execPath, helper('tcp-server'), '::', String(PORT)]);
+  try {
+    await new Promise((r) => server.stdout!.once('data', r));
+    const t = await startTcplens(['accept', '--json', '--merge-window', '0', '--cgroup', pair.server.cgroup]);
+    await connect(pair.server.ip4, ['--count', '1']);
+    const line = await t.stdout.wait(/"local"/, 5000);
+    await t.stop();
+    const r = JSON.parse(line) as AcceptRecord;
+    assert.equal(r.comm, 'node');
+    assert.equal(r.pid, server.pid, 'sh, ip netns exec and node are one process (each execs the next)');
+    assert.equal(r.cgroup, pair.server.cgroup.replace(/^\/sys\/fs\/cgroup\/unified\//, ''));
+    assert.equal(r.netns, Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${r.pid}/ns/net`))![1]));
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
+
+test('--save-syn: TCP_SAVE_SYN is on only while tcplens runs, and listeners opened before are named', async () => {
+  // A listener that answers each connection with its own TCP_SAVE_SYN setting.
+  const flagServer = (port: number) => ['python3', '-u', '-c', `
+import socket
+s = socket.socket(socket.AF_INET); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", ${port})); s.listen(8)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept(); c.sendall(b"%d\\n" % s.getsockopt(socket.SOL_TCP, 27)); c.close()
+`];
+  const old = pair.spawnIn(pair.server, flagServer(PORT + 1));
+  await new Promise((r) => old.stdout!.once('data', r));
+  const t = await startTcplens(['accept', '--json', '--merge-window', '0', '--save-syn', '--cgroup', pair.server.cgroup]);
+  const fresh = pair.spawnIn(pair.server, flagServer(PORT + 2));
+  try {
+    await new Promise((r) => fresh.stdout!.once('data', r));
+    const ask = async (port: number) => (await pair.run(pair.client, [process.execPath, helper('tcp-client'), '--host', pair.server.ip4, '--port', String(port)]))
+      .trim().split('\n').map((l) => (JSON.parse(l) as { seen: string }).seen)[0];
+    assert.equal(await ask(PORT + 2), '1', 'on for a listener opened while tcplens runs');
+    assert.equal(await ask(PORT + 1), '0', 'a listener from before is left alone');
+    await t.stderr.wait(/--save-syn: 1 listener opened before tcplens keep no SYN .*python3 :8081/, 5000);
+    const r = await t.stop();
+    assert.ok(r.stderr.some((l) => /TCP_SAVE_SYN turned off again on 1 listener/.test(l)), r.stderr.join('\n'));
+    assert.equal(await ask(PORT + 2), '0', 'off again once tcplens is gone');
+  } finally {
+    old.kill('SIGKILL');
+    fresh.kill('SIGKILL');
+    await t.stop();
+  }
+});
+
+test('`accept --json | head -1` ends cleanly: one line, exit 0, summary on stderr, nothing attached, no stack trace', async () => {
+  const server = pair.spawnIn(pair.server, [process.execPath, helper('tcp-server'), '::', String(PORT)]);
+  try {
+    await new Promise((r) => server.stdout!.once('data', r));
+    // pipefail: the exit status is tcplens's (head's is 0 anyway).
+    const sh = spawn('bash', ['-o', 'pipefail', '-c', `${process.execPath} ${cliPath} accept --json --merge-window 0 --cgroup ${pair.server.cgroup} | head -1`],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = once(sh, 'exit');
+    const out = new Lines(sh, 'stdout');
+    const err = new Lines(sh, 'stderr');
+    await err.wait(/tcplens: attached/, 20000);
+    // head exits after the first line; tcplens learns of it at its next write.
+    await connect(pair.server.ip4, ['--count', '3']);
+    const timer = setTimeout(() => sh.kill('SIGKILL'), 15000);
+    const [code] = await exited;
+    clearTimeout(timer);
+    assert.equal(code, 0);
+    assert.equal(out.all.length, 1);
+    assert.ok(err.all.some((l) => /^tcplens accept: \d+ connections/.test(l)), err.all.join('\n'));
+    assert.ok(!err.all.some((l) => /EPIPE|^\s+at /.test(l)), err.all.join('\n'));
+    assert.doesNotMatch(execFileSync('bpftool', ['cgroup', 'show', pair.server.cgroup], { encoding: 'utf8' }), /sock_ops/);
+  } finally {
+    server.kill('SIGKILL');
   }
 });
 
@@ -184,7 +319,7 @@ test('merging: a closed window is handed on while tcplens keeps running', async 
     await new Promise((r) => server.stdout!.once('data', r));
     await connect(pair.server.ip4, ['--count', '3']);
     const line = await t.stdout.wait(/"count":3/, 5000);
-    assert.equal(JSON.parse(line).count, 3, 'swept after the window closed, before exit');
+    assert.equal(JSON.parse(line).summary, true, 'swept after the window closed, before exit');
   } finally {
     server.kill('SIGKILL');
     await t.stop();
@@ -203,9 +338,9 @@ test('without --json: a live table for people, and the summary on SIGTERM', asyn
   }
   const r = await t.stop('SIGTERM');
   assert.equal(r.code, 0);
-  assert.match(r.stdout[0], /^TIME\s+LOCAL\s+PEER\s+CLIENT\s+TOA\s+COUNT\s+KNS\s+PROCESS$/);
+  assert.match(r.stdout[0], /^TIME\s+LOCAL\s+PEER\s+CLIENT\s+TOA\s+COUNT\s+KNS\s+PROCESS\s+CGROUP$/);
   assert.equal(r.stdout.length, 3, r.stdout.join('\n'));
-  assert.match(r.stdout[1], new RegExp(`${pair.server.ip4}:${PORT}\\s+${pair.client.ip4}:\\d+\\s+-\\s+-\\s+1\\s+\\d+\\s+\\d+/node`));
+  assert.match(r.stdout[1], new RegExp(`${pair.server.ip4}:${PORT}\\s+${pair.client.ip4}:\\d+\\s+-\\s+-\\s+1\\s+\\d+\\s+\\d+/node\\s+tcplens-test-\\S+/s$`));
   assert.ok(r.stderr.some((l) => /2 connections in 2 events/.test(l)), r.stderr.join('\n'));
 });
 

@@ -27,26 +27,28 @@ const now = process.hrtime.bigint();
 
 test('a trusted TOA event decodes to the JSON users see', () => {
   const d = new AcceptDecoder(event, endpoint);
-  const r = d.decode(record({
+  const { record: r, listener } = d.decode(record({
     first_ns: now, last_ns: now, kernel_ns: 840n, count: 1, pid: 4242, comm: Buffer.from('nginx\0'),
     local: ep('10.0.0.2', 80), peer: ep('10.0.0.1', 34567), client: ep('10.5.12.70', 37325),
-    toa_kind: 254, toa_len: 8, toa_source: 1, flags: 1 | 2,
+    toa_kind: 254, toa_len: 8, toa_source: 1, flags: 1 | 2, netns_ino: 4026531840, cgroup_id: 77n,
   }), 16);
   assert.deepEqual({ ...r, time: undefined }, {
     time: undefined, local: '10.0.0.2:80', peer: '10.0.0.1:34567', client: '10.5.12.70:37325',
-    toa: { kind: 254, len: 8, source: 'ack', claimed: '10.5.12.70:37325' }, trusted: true, malformed: false,
-    count: 1, kernel_ns: 840, pid: 4242, comm: 'nginx',
+    toa: { kind: 254, len: 8, source: 'ack', claimed: '10.5.12.70:37325' }, trusted: true, malformed: null,
+    count: 1, summary: false, kernel_ns: 840, pid: 4242, comm: 'nginx', cgroup: null, netns: 4026531840,
   });
+  assert.deepEqual(listener, { netnsIno: 4026531840, port: 80, cgroupId: 77n, pid: 4242, comm: 'nginx' }, 'what the names are looked up by');
   assert.ok(Math.abs(Date.parse(r.time) - Date.now()) < 5000, 'monotonic time becomes wall time');
 });
 
-test('untrusted TOA: no client, but the claim is shown; merged windows average the cost', () => {
+test('untrusted TOA: no client, but the claim is shown; a window summary averages the cost', () => {
   const d = new AcceptDecoder(event, endpoint);
-  const r = d.decode(record({
+  const { record: r } = d.decode(record({
     first_ns: now - 2_000_000_000n, last_ns: now, kernel_ns: 3000n, count: 3,
     local: ep('fd00::2', 443), peer: ep('fd00::1', 5000), client: ep('2001:db8::9', 1),
-    toa_kind: 253, toa_len: 20, toa_source: 2, flags: 2 | 4,
+    toa_kind: 253, toa_len: 20, toa_source: 2, flags: 2 | 4 | 0x20,
   }), 16);
+  assert.equal(r.summary, true);
   assert.equal(r.client, null);
   assert.equal(r.trusted, false);
   assert.deepEqual(r.toa, { kind: 253, len: 20, source: 'syn', claimed: '[2001:db8::9]:1' });
@@ -56,12 +58,18 @@ test('untrusted TOA: no client, but the claim is shown; merged windows average t
   assert.ok(r.last && Date.parse(r.last) - Date.parse(r.time) >= 1999);
 });
 
-test('no TOA, malformed options, toa.ko source, unknown process resolved by the fallback', () => {
-  const d = new AcceptDecoder(event, endpoint, (_netns, port) => (port === 8080 ? { pid: 7, comm: 'java' } : null));
-  const r = d.decode(record({ first_ns: now, last_ns: now, count: 1, local: ep('10.0.0.2', 8080), peer: ep('10.0.0.1', 1), flags: 8 }), 16);
-  assert.deepEqual([r.client, r.toa, r.trusted, r.malformed, r.pid, r.comm], [null, null, null, true, 7, 'java']);
+test('no TOA, malformed options, a conflict (with or without the first TOA taken), toa.ko source', () => {
+  const d = new AcceptDecoder(event, endpoint);
+  const m = d.decode(record({ first_ns: now, last_ns: now, count: 1, local: ep('10.0.0.2', 8080), peer: ep('10.0.0.1', 1), flags: 8 }), 16).record;
+  assert.deepEqual([m.client, m.toa, m.trusted, m.malformed, m.pid, m.comm], [null, null, null, 'bad_option', null, null]);
+  const conflict = { first_ns: now, last_ns: now, count: 1, local: ep('10.0.0.2', 80), peer: ep('10.0.0.1', 1),
+    client: ep('10.5.12.70', 5), toa_kind: 254, toa_len: 8, toa_source: 1 };
+  const rejected = d.decode(record({ ...conflict, flags: 2 | 0x10 }), 16).record;
+  assert.deepEqual([rejected.client, rejected.malformed, rejected.toa?.claimed], [null, 'conflict', '10.5.12.70:5']);
+  const first = d.decode(record({ ...conflict, flags: 1 | 2 | 0x10 }), 16).record;
+  assert.deepEqual([first.client, first.malformed], ['10.5.12.70:5', 'conflict'], '--toa-conflict first: used, and still flagged');
   const k = d.decode(record({ first_ns: now, last_ns: now, count: 1, local: ep('10.0.0.2', 81), peer: ep('10.0.0.1', 1),
-    client: ep('1.2.3.4', 5), toa_kind: 254, toa_len: 8, toa_source: 3, flags: 3 }), 16);
+    client: ep('1.2.3.4', 5), toa_kind: 254, toa_len: 8, toa_source: 3, flags: 3 }), 16).record;
   assert.equal(k.toa?.source, 'toa.ko');
   assert.equal(k.pid, null);
 });

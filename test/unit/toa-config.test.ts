@@ -31,10 +31,12 @@ test('dialects: defaults, additions, and refusals', () => {
   const c = config(['--trusted-lb', '10.0.0.0/24,fd00::1', '--toa', '200/8']);
   assert.deepEqual(c.trusted.map((t) => t.text), ['10.0.0.0/24', 'fd00::1']);
   assert.deepEqual(c.dialects.map((d) => `${d.kind}/${d.len}`), ['254/8', '253/20', '254/20', '200/8']);
-  assert.equal(c.saveSyn, true);
-  const only = config(['--trusted-lb', '10.0.0.1', '--no-default-toa', '--toa', '200/8', '--no-save-syn']);
+  assert.equal(c.saveSyn, false, 'SYNs are kept only when asked');
+  assert.equal(c.toaConflict, 'reject');
+  const only = config(['--trusted-lb', '10.0.0.1', '--no-default-toa', '--toa', '200/8', '--save-syn', '--toa-conflict', 'first']);
   assert.deepEqual(only.dialects, [{ kind: 200, len: 8, family: 4 }]);
-  assert.equal(only.saveSyn, false);
+  assert.equal(only.saveSyn, true);
+  assert.equal(only.toaConflict, 'first');
   assert.equal(code(['--trusted-lb', '10.0.0.1', '--toa', '254/9']), 'TCPLENS_ERR_BAD_TOA');
   assert.equal(code(['--trusted-lb', '10.0.0.1', '--toa', '2/8']), 'TCPLENS_ERR_BAD_TOA');
   assert.equal(code(['--trusted-lb', '10.0.0.1', '--no-default-toa']), 'TCPLENS_ERR_BAD_TOA');
@@ -42,7 +44,7 @@ test('dialects: defaults, additions, and refusals', () => {
 
 test('status text says plainly when nothing is enabled, and flags an incomplete state', () => {
   const base = { enabled: false, complete: false, dir: '/sys/fs/bpf/tcplens/toa', busy: null, cgroup: null, programs: [],
-    trusted: [], dialects: [], saveSyn: null, counters: null, problems: [] };
+    trusted: [], dialects: [], saveSyn: null, saveSynListeners: 0, toaConflict: null, counters: null, problems: [] };
   assert.match(statusText(base), /^tcplens toa: not enabled \(nothing pinned at \/sys\/fs\/bpf\/tcplens\/toa\)\n$/);
   const broken = statusText({ ...base, enabled: true, problems: ['link sockops is missing'] });
   assert.match(broken, /INCOMPLETE/);

@@ -9,6 +9,8 @@
 #define ACCEPT_F_TOA       0x02 /* a TOA was found (trusted or not) */
 #define ACCEPT_F_UNTRUSTED 0x04 /* the TOA came from a peer outside --trusted-lb */
 #define ACCEPT_F_MALFORMED 0x08 /* TOA-kind option with a wrong length, or cut-short options */
+#define ACCEPT_F_CONFLICT  0x10 /* two or more TOAs in one header */
+#define ACCEPT_F_SUMMARY   0x20 /* a merge window closing: the final count of a key already reported */
 
 /* where the TOA came from */
 #define ACCEPT_SRC_NONE  0
@@ -21,7 +23,9 @@ struct accept_event {
 	__u64 last_ns;   /* ... and of the last */
 	__u64 kernel_ns; /* in-kernel cost, summed over the merged connections */
 	__u64 netns;     /* network namespace cookie */
-	__u32 count;     /* connections merged into this event */
+	__u64 cgroup_id; /* the cgroup of the listening socket (its creator's) */
+	__u32 netns_ino; /* the network namespace as /proc/PID/ns/net names it */
+	__u32 count;     /* connections in this event (a summary: in the whole window) */
 	__u32 pid;       /* the process that called listen(), 0 if unknown */
 	struct tcplens_endpoint local;
 	struct tcplens_endpoint peer;
@@ -60,11 +64,13 @@ struct accept_listener {
 struct accept_counters {
 	__u64 lost;          /* ring buffer full */
 	__u64 connections;   /* passively established connections seen */
-	__u64 events;        /* events handed to the ring (merged or not) */
-	__u64 merged;        /* connections counted into an existing event */
+	__u64 events;        /* events handed to the ring (first sightings, summaries, unmerged) */
+	__u64 merged;        /* connections counted into an open window */
+	__u64 merge_full;    /* the merge map was full: the event went out unmerged */
 	__u64 toa_seen;
 	__u64 toa_untrusted;
 	__u64 toa_malformed;
+	__u64 toa_conflict;  /* two or more TOAs in one header */
 	__u64 no_toa;
 	__u64 filtered;      /* left out by --port / -4 / -6 */
 };

@@ -1,5 +1,6 @@
 // tcplens accept, user side: options -> rodata, the load/attach plan, decoding events (layout read
-// from the object's BTF), and the sweeper that hands on merge windows once they close.
+// from the object's BTF), naming who listens, and the sweeper that reports merge windows as they
+// close. Events go out in the order the kernel produced them.
 import { BpfObject } from '../../kernel/bpf-object.js';
 import { RingBufferReader } from '../../kernel/ring-buffer.js';
 import { readCounters } from '../../kernel/counters.js';
@@ -9,7 +10,10 @@ import type { BpfMap } from '../../kernel/bpf-map.js';
 import { formatEndpoint, type Cidr, type Family } from '../../net/addr.js';
 import type { ToaDialect } from '../../net/toa.js';
 import { toaTablesRodata } from '../shared/toa-tables.js';
-import { ProcListeners, ownNetnsCookie } from './listeners.js';
+import { undoSaveSyn, type SaveSynUndo } from '../shared/save-syn.js';
+import { ListenerNames, type Listener } from './who.js';
+
+export type ToaConflictPolicy = 'reject' | 'first';
 
 export interface AcceptOptions {
   /** cgroup v2 directory whose processes' connections are seen */
@@ -17,18 +21,27 @@ export interface AcceptOptions {
   ports: number[];
   family: 0 | 4 | 6;
   mergeWindowNs: bigint;
+  /** open merge windows the kernel can hold; beyond, events go out unmerged (merge_full) */
+  mergeCapacity: number;
   trusted: Cidr[];
   dialects: ToaDialect[];
+  /** two TOAs in one header: believe none (reject), or the first (balancers that write theirs first) */
+  toaConflict: ToaConflictPolicy;
+  /** keep each SYN (TCP_SAVE_SYN on listeners opened from now on, undone at stop) to read a TOA from it */
   saveSyn: boolean;
   /** read toa.ko's per-socket TOA (worth it only where the module is loaded) */
   readToaKo: boolean;
 }
 
+export const DEFAULT_MERGE_CAPACITY = 16384;
+
 export type ToaSource = 'ack' | 'syn' | 'toa.ko';
+/** Why a header's TOA could not be used as it was: a broken option, or two TOAs. */
+export type MalformedReason = 'bad_option' | 'conflict';
 
 export interface AcceptRecord {
   time: string;
-  /** last connection of a merged window (only when count > 1) */
+  /** last connection of a merged window (only on a summary) */
   last?: string;
   local: string;
   peer: string;
@@ -37,23 +50,33 @@ export interface AcceptRecord {
   toa: { kind: number; len: number; source: ToaSource; claimed: string } | null;
   /** true: the TOA came from a trusted balancer; false: it did not and was ignored; null: no TOA */
   trusted: boolean | null;
-  malformed: boolean;
+  malformed: MalformedReason | null;
+  /** connections in this record: 1 for a first sighting, the window's total for a summary */
   count: number;
+  /** a merge window closing: the final count of a key whose first connection was reported already */
+  summary: boolean;
   /** in-kernel cost per connection, ns */
   kernel_ns: number;
   pid: number | null;
   comm: string | null;
+  /** the listening socket's cgroup, relative to the cgroup2 mount ("/" for the root) */
+  cgroup: string | null;
+  /** network namespace inode (as `ls -l /proc/PID/ns/net` shows it) */
+  netns: number;
 }
 
-/** The kernel's counters, plus `records`: events handed on (from the ring and from closed windows). */
-export type AcceptCounters = Record<'lost' | 'connections' | 'events' | 'merged' | 'toa_seen' | 'toa_untrusted' |
-  'toa_malformed' | 'no_toa' | 'filtered' | 'records', number>;
+/** The kernel's counters, plus `records`: records handed on (from the ring and from closed windows). */
+export type AcceptCounters = Record<'lost' | 'connections' | 'events' | 'merged' | 'merge_full' | 'toa_seen' | 'toa_untrusted' |
+  'toa_malformed' | 'toa_conflict' | 'no_toa' | 'filtered' | 'records', number>;
 
 export const MAX_PORTS = 8;
-const F_CLIENT = 1, F_TOA = 2, F_UNTRUSTED = 4, F_MALFORMED = 8;
+const F_CLIENT = 1, F_TOA = 2, F_UNTRUSTED = 4, F_MALFORMED = 8, F_CONFLICT = 0x10, F_SUMMARY = 0x20;
 const SOURCES: Record<number, ToaSource> = { 1: 'ack', 2: 'syn', 3: 'toa.ko' };
 /** A window is swept only this long after it closed, so the kernel never counts into an entry we take. */
 const SWEEP_GRACE_NS = 200_000_000n;
+
+/** Who the kernel says listens (pid 0: it did not see the listen() call), and where to look it up. */
+export interface ListenerKey { netnsIno: number; port: number; cgroupId: bigint; pid: number; comm: string }
 
 /** Decodes accept_event records; every offset comes from BTF. */
 export class AcceptDecoder {
@@ -61,9 +84,9 @@ export class AcceptDecoder {
   private readonly ep: { addr: number; port: number; family: number };
   private readonly wallMinusMonoMs: number;
 
-  constructor(event: StructLayout, endpoint: StructLayout, private readonly listeners?: (netns: bigint, port: number) => { pid: number; comm: string } | null) {
-    this.o = Object.fromEntries(['first_ns', 'last_ns', 'kernel_ns', 'netns'].map((n) => [n, event.offset(n, 8)]));
-    for (const n of ['count', 'pid']) this.o[n] = event.offset(n, 4);
+  constructor(event: StructLayout, endpoint: StructLayout) {
+    this.o = Object.fromEntries(['first_ns', 'last_ns', 'kernel_ns', 'netns', 'cgroup_id'].map((n) => [n, event.offset(n, 8)]));
+    for (const n of ['count', 'pid', 'netns_ino']) this.o[n] = event.offset(n, 4);
     for (const n of ['local', 'peer', 'client']) this.o[n] = event.offset(n, endpoint.size);
     for (const n of ['toa_kind', 'toa_len', 'toa_source', 'flags']) this.o[n] = event.offset(n, 1);
     this.o.comm = event.offset('comm', 16);
@@ -71,35 +94,38 @@ export class AcceptDecoder {
     this.wallMinusMonoMs = Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
   }
 
-  decode(dv: DataView, at: number): AcceptRecord {
+  /** The record as the kernel knows it (pid and comm when it saw listen(); cgroup still to name). */
+  decode(dv: DataView, at: number): { record: AcceptRecord; listener: ListenerKey } {
     const o = this.o;
     const flags = dv.getUint8(at + o.flags);
     const count = dv.getUint32(at + o.count, true);
-    const first = dv.getBigUint64(at + o.first_ns, true);
-    const last = dv.getBigUint64(at + o.last_ns, true);
     const hasToa = (flags & F_TOA) !== 0;
     const claimed = this.endpoint(dv, at + o.client);
-    let pid: number | null = dv.getUint32(at + o.pid, true) || null;
-    let comm: string | null = pid ? this.cString(dv, at + o.comm, 16) : null;
-    if (!pid && this.listeners) {
-      const who = this.listeners(dv.getBigUint64(at + o.netns, true), dv.getUint16(at + o.local + this.ep.port, true));
-      if (who) ({ pid, comm } = who);
-    }
-    const rec: AcceptRecord = {
-      time: this.wall(first),
+    const pid = dv.getUint32(at + o.pid, true);
+    const comm = pid ? this.cString(dv, at + o.comm, 16) : '';
+    const netns = dv.getUint32(at + o.netns_ino, true);
+    const summary = (flags & F_SUMMARY) !== 0;
+    const record: AcceptRecord = {
+      time: this.wall(dv.getBigUint64(at + o.first_ns, true)),
       local: this.endpoint(dv, at + o.local),
       peer: this.endpoint(dv, at + o.peer),
       client: flags & F_CLIENT ? claimed : null,
       toa: hasToa ? { kind: dv.getUint8(at + o.toa_kind), len: dv.getUint8(at + o.toa_len), source: SOURCES[dv.getUint8(at + o.toa_source)] ?? 'ack', claimed } : null,
       trusted: hasToa ? (flags & F_UNTRUSTED) === 0 : null,
-      malformed: (flags & F_MALFORMED) !== 0,
+      malformed: flags & F_CONFLICT ? 'conflict' : flags & F_MALFORMED ? 'bad_option' : null,
       count,
+      summary,
       kernel_ns: count ? Math.round(Number(dv.getBigUint64(at + o.kernel_ns, true)) / count) : 0,
-      pid,
-      comm,
+      pid: pid || null,
+      comm: pid ? comm : null,
+      cgroup: null,
+      netns,
     };
-    if (count > 1) rec.last = this.wall(last);
-    return rec;
+    if (summary) record.last = this.wall(dv.getBigUint64(at + o.last_ns, true));
+    return {
+      record,
+      listener: { netnsIno: netns, port: dv.getUint16(at + o.local + this.ep.port, true), cgroupId: dv.getBigUint64(at + o.cgroup_id, true), pid, comm },
+    };
   }
 
   private wall(monoNs: bigint): string {
@@ -131,30 +157,34 @@ export function acceptRodata(obj: BpfObject, opts: AcceptOptions): Record<string
     filter_port_count: opts.ports.length,
     save_syn: opts.saveSyn ? 1 : 0,
     read_toako: opts.readToaKo ? 1 : 0,
+    conflict_take_first: opts.toaConflict === 'first' ? 1 : 0,
   };
 }
+
+export interface AcceptStop { counters: AcceptCounters; saveSyn: SaveSynUndo | null }
 
 export class AcceptTracer {
   private readonly ring: RingBufferReader;
   private readonly decoder: AcceptDecoder;
+  private readonly names: ListenerNames;
   private sweepTimer: NodeJS.Timeout | null = null;
-  private stopped = false;
+  private stopped: Promise<AcceptStop> | null = null;
   private records = 0;
-  private readonly onRecord: (r: AcceptRecord) => void;
   private readonly merge: BpfMap;
   private readonly firstAt: number;
+  private readonly countAt: number;
+  private readonly flagsAt: number;
 
   private constructor(private readonly obj: BpfObject, private readonly opts: AcceptOptions,
     onRecord: (r: AcceptRecord) => void) {
-    this.onRecord = (r) => { this.records++; onRecord(r); };
     const event = obj.struct('accept_event');
     this.merge = obj.map('merge');
     this.firstAt = event.offset('first_ns', 8);
-    const own = ownNetnsCookie();
-    const proc = new ProcListeners();
-    this.decoder = new AcceptDecoder(event, obj.struct('tcplens_endpoint'),
-      (netns, port) => (netns === own ? proc.lookup(port) : null));
-    this.ring = new RingBufferReader(obj.map('events'), (dv, off) => this.onRecord(this.decoder.decode(dv, off)));
+    this.countAt = event.offset('count', 4);
+    this.flagsAt = event.offset('flags', 1);
+    this.decoder = new AcceptDecoder(event, obj.struct('tcplens_endpoint'));
+    this.names = new ListenerNames((r) => { this.records++; onRecord(r); });
+    this.ring = new RingBufferReader(obj.map('events'), (dv, off) => this.hand(dv, off));
   }
 
   /** Open, configure, load and attach; events flow to onRecord until stop(). */
@@ -162,9 +192,11 @@ export class AcceptTracer {
     const obj = BpfObject.open(objectPath('src/capabilities/accept/accept'));
     try {
       obj.setRodata(acceptRodata(obj, opts));
+      obj.setMaxEntries('merge', opts.mergeCapacity);
       obj.load();
       obj.attachCgroup('accept_sockops', opts.cgroup);
       const t = new AcceptTracer(obj, opts, onRecord);
+      t.names.start();
       t.ring.start();
       if (opts.mergeWindowNs > 0n) {
         const every = Math.min(1000, Math.max(100, Number(opts.mergeWindowNs / 4_000_000n)));
@@ -177,24 +209,42 @@ export class AcceptTracer {
     }
   }
 
+  /** Listeners that were open before start (from /proc), once the first scan is done: their SYNs are not kept. */
+  listenersBefore(): Promise<Listener[]> {
+    return this.names.listeners();
+  }
+
   counters(): AcceptCounters {
     return { ...readCounters<Exclude<keyof AcceptCounters, 'records'>>(this.obj, 'accept_counters'), records: this.records };
   }
 
-  /** Detach, hand on everything collected (ring and open merge windows), release. */
-  async stop(): Promise<AcceptCounters> {
-    if (this.stopped) return this.counters();
-    this.stopped = true;
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.obj.detachAll();
-    await this.ring.close();
-    this.sweep(true);
-    const counters = this.counters();
-    this.obj.close();
-    return counters;
+  /** Detach, hand on everything collected (ring, open merge windows, events waiting for a name),
+   * turn TCP_SAVE_SYN off where we turned it on, release. Safe to call twice. */
+  stop(): Promise<AcceptStop> {
+    this.stopped ??= (async () => {
+      if (this.sweepTimer) clearInterval(this.sweepTimer);
+      this.obj.detachAll();
+      await this.ring.close();
+      this.sweep(true);
+      await this.names.flush();
+      const counters = this.counters();
+      let saveSyn: SaveSynUndo | null = null;
+      try {
+        if (this.opts.saveSyn) saveSyn = undoSaveSyn(this.obj);
+      } finally {
+        this.obj.close();
+      }
+      return { counters, saveSyn };
+    })();
+    return this.stopped;
   }
 
-  /** Hand on merge windows that have closed (all of them when flushing at exit), oldest first. */
+  private hand(dv: DataView, off: number): void {
+    const { record, listener } = this.decoder.decode(dv, off);
+    this.names.push(record, listener);
+  }
+
+  /** Report merge windows that have closed (all of them when flushing at exit), oldest first. */
   private sweep(all: boolean): void {
     const { merge, firstAt } = this;
     const now = process.hrtime.bigint();
@@ -207,6 +257,11 @@ export class AcceptTracer {
       if (taken) ready.push(taken);
     }
     ready.sort((a, b) => (a.readBigUInt64LE(firstAt) < b.readBigUInt64LE(firstAt) ? -1 : 1));
-    for (const v of ready) this.onRecord(this.decoder.decode(new DataView(v.buffer, v.byteOffset, v.byteLength), 0));
+    for (const v of ready) {
+      if (v.readUInt32LE(this.countAt) < 2) continue; // its only connection was reported when it came
+      v[this.flagsAt] |= F_SUMMARY;
+      const { record, listener } = this.decoder.decode(new DataView(v.buffer, v.byteOffset, v.byteLength), 0);
+      this.names.push(record, listener);
+    }
   }
 }

@@ -1,27 +1,14 @@
-// Who listens on a port, for connections to listeners that were opened before tcplens attached
-// (the kernel side records listen() calls it sees; older listeners are found here, in /proc, the
-// way `ss -p` does). Only for tcplens's own network namespace: /proc/net shows no other.
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { c } from '../../kernel/libbpf.js';
+// Who listens on a port, for every network namespace on the host, the way `ss -p` finds it:
+// each namespace's /proc/<pid>/net/tcp{,6} lists its listening sockets by inode, and the socket
+// inodes under /proc/<pid>/fd say which process holds them. The kernel side names the listener
+// itself when it saw the listen() call; this covers listeners opened before tcplens started, in
+// any container. The index is built with async reads, off the ring reader's path, so a host with
+// many processes never stalls event delivery; lookups are synchronous map reads.
+import { readFile, readdir, readlink } from 'node:fs/promises';
 
-const SOL_SOCKET = 1, SO_NETNS_COOKIE = 71, AF_INET = 2, SOCK_DGRAM = 2;
+export interface ListenerProcess { pid: number; comm: string; cgroup: string | null }
 
-export function ownNetnsCookie(): bigint {
-  const fd = c.socket(AF_INET, SOCK_DGRAM, 0) as number;
-  if (fd < 0) return 0n;
-  try {
-    const buf = Buffer.alloc(8);
-    const len = [8];
-    if ((c.getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, buf, len) as number) < 0) return 0n;
-    return buf.readBigUInt64LE(0);
-  } finally {
-    c.close(fd);
-  }
-}
-
-export interface ListenerProcess { pid: number; comm: string }
-
-/** port -> socket inodes in LISTEN state, from /proc/net/tcp and tcp6. */
+/** port -> socket inodes in LISTEN state, from the text of /proc/<pid>/net/tcp and tcp6. */
 export function listeningInodes(tables: string[]): Map<number, Set<string>> {
   const out = new Map<number, Set<string>>();
   for (const text of tables) {
@@ -36,41 +23,71 @@ export function listeningInodes(tables: string[]): Map<number, Set<string>> {
   return out;
 }
 
-export class ProcListeners {
-  private byPort = new Map<number, ListenerProcess>();
-  private scannedAt = 0;
+/** The cgroup v2 path of a process from /proc/<pid>/cgroup ("0::/system.slice/x.service"), without the leading '/'. */
+export function cgroupOfProcess(text: string): string | null {
+  const line = text.split('\n').find((l) => l.startsWith('0::'));
+  return line ? line.slice(3).replace(/^\//, '') : null;
+}
 
-  constructor(private readonly minRescanMs = 2000) {}
+const read = (p: string) => readFile(p, 'utf8').catch(() => '');
+const key = (netnsIno: number, port: number) => `${netnsIno}:${port}`;
 
-  lookup(port: number): ListenerProcess | null {
-    const hit = this.byPort.get(port);
-    if (hit) return hit;
-    if (Date.now() - this.scannedAt < this.minRescanMs) return null;
-    this.scan();
-    return this.byPort.get(port) ?? null;
+export class ListenerIndex {
+  private byKey = new Map<string, ListenerProcess>();
+  private scanning: Promise<void> | null = null;
+
+  lookup(netnsIno: number, port: number): ListenerProcess | null {
+    return this.byKey.get(key(netnsIno, port)) ?? null;
   }
 
-  private scan(): void {
-    this.scannedAt = Date.now();
-    const read = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return ''; } };
-    const inodes = listeningInodes([read('/proc/net/tcp'), read('/proc/net/tcp6')]);
-    const inodeToPort = new Map<string, number>();
-    for (const [port, set] of inodes) for (const i of set) inodeToPort.set(i, port);
-    const found = new Map<number, ListenerProcess>();
-    for (const pidText of readdirSync('/proc')) {
-      if (!/^\d+$/.test(pidText) || inodeToPort.size === found.size) continue;
-      let fds: string[];
-      try { fds = readdirSync(`/proc/${pidText}/fd`); } catch { continue; }
+  all(): { netns: number; port: number; pid: number; comm: string; cgroup: string | null }[] {
+    return [...this.byKey].map(([k, v]) => {
+      const [netns, port] = k.split(':').map(Number);
+      return { netns, port, ...v };
+    });
+  }
+
+  /** Start a scan unless one is running; resolves when the index reflects the host as of now. */
+  refresh(): Promise<void> {
+    if (!this.scanning) {
+      this.scanning = this.scan().then((found) => { this.byKey = found; }).finally(() => { this.scanning = null; });
+    }
+    return this.scanning;
+  }
+
+  private async scan(): Promise<Map<string, ListenerProcess>> {
+    const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
+    // One namespace's socket table is read once, through any of its processes.
+    const tables = new Map<number, Map<string, number>>(); // netns inode -> socket inode -> port
+    const nsOf = new Map<string, number>();
+    for (const pid of pids) {
+      const link = await readlink(`/proc/${pid}/ns/net`).catch(() => '');
+      const ino = Number(/^net:\[(\d+)\]$/.exec(link)?.[1] ?? NaN);
+      if (!Number.isFinite(ino)) continue;
+      nsOf.set(pid, ino);
+      if (tables.has(ino)) continue;
+      const inodes = listeningInodes([await read(`/proc/${pid}/net/tcp`), await read(`/proc/${pid}/net/tcp6`)]);
+      const byInode = new Map<string, number>();
+      for (const [port, set] of inodes) for (const i of set) byInode.set(i, port);
+      tables.set(ino, byInode);
+    }
+    const found = new Map<string, ListenerProcess>();
+    for (const pid of pids) {
+      const ino = nsOf.get(pid);
+      const byInode = ino === undefined ? undefined : tables.get(ino);
+      if (!byInode?.size) continue;
+      const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
       for (const fd of fds) {
-        let target: string;
-        try { target = readlinkSync(`/proc/${pidText}/fd/${fd}`); } catch { continue; }
-        const m = /^socket:\[(\d+)\]$/.exec(target);
-        const port = m ? inodeToPort.get(m[1]) : undefined;
-        if (port !== undefined && !found.has(port)) {
-          found.set(port, { pid: Number(pidText), comm: read(`/proc/${pidText}/comm`).trim() });
-        }
+        const m = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
+        const port = m ? byInode.get(m[1]) : undefined;
+        if (port === undefined || found.has(key(ino!, port))) continue;
+        found.set(key(ino!, port), {
+          pid: Number(pid),
+          comm: (await read(`/proc/${pid}/comm`)).trim(),
+          cgroup: cgroupOfProcess(await read(`/proc/${pid}/cgroup`)),
+        });
       }
     }
-    this.byPort = found;
+    return found;
   }
 }

@@ -17,7 +17,7 @@ export type ToaProgram = typeof PROGRAMS[number];
 export const DETACH_ORDER: readonly ToaProgram[] = [...PROGRAMS].reverse();
 
 export const LINK_PIN: Record<ToaProgram, string> = { toa_sockops: 'sockops', toa_getpeername4: 'getpeername4', toa_getpeername6: 'getpeername6' };
-export const MAP_PINS = ['clients', 'counters', 'rodata'] as const;
+export const MAP_PINS = ['clients', 'counters', 'rodata', 'syn_saved'] as const;
 export type ToaMapPin = typeof MAP_PINS[number];
 /** Pins made under this prefix are a run's new objects until it renames them into place. */
 export const NEW_PREFIX = 'new-';

@@ -11,7 +11,7 @@ import { processStart } from './lock.js';
 import { decodeToaTables, dialectText, rodataUint } from '../shared/toa-tables.js';
 import { LINK_PIN, PROGRAMS, TOA_OBJECT, readPinned, toaLockPath, toaPinDir, type ToaProgram } from './pinned.js';
 
-export type ToaCounters = Record<'lost' | 'connections' | 'stored' | 'rewritten' | 'answers' | 'untrusted' | 'malformed' |
+export type ToaCounters = Record<'lost' | 'connections' | 'stored' | 'rewritten' | 'answers' | 'untrusted' | 'conflict' | 'malformed' |
   'no_toa' | 'unrepresentable' | 'store_failed', number>;
 
 export interface ToaProgramStatus {
@@ -37,6 +37,9 @@ export interface ToaStatus {
   trusted: string[];
   dialects: string[];
   saveSyn: boolean | null;
+  /** listeners with TCP_SAVE_SYN turned on by toa (disable turns it off again) */
+  saveSynListeners: number;
+  toaConflict: 'reject' | 'first' | null;
   counters: ToaCounters | null;
   problems: string[];
 }
@@ -68,7 +71,7 @@ export function toaStatus(dir = toaPinDir()): ToaStatus {
   const st = readPinned(dir);
   const out: ToaStatus = {
     enabled: st.links.size > 0, complete: st.complete, dir, busy: lockHolder(dir), cgroup: null, programs: [],
-    trusted: [], dialects: [], saveSyn: null, counters: null, problems: [],
+    trusted: [], dialects: [], saveSyn: null, saveSynListeners: 0, toaConflict: null, counters: null, problems: [],
   };
   try {
     if (!st.exists) return out;
@@ -104,11 +107,14 @@ export function toaStatus(dir = toaPinDir()): ToaStatus {
             out.trusted = t.trusted.map((c) => c.text);
             out.dialects = t.dialects.map(dialectText);
             out.saveSyn = rodataUint(obj, image, 'save_syn') !== 0;
+            out.toaConflict = rodataUint(obj, image, 'conflict_take_first') !== 0 ? 'first' : 'reject';
           } catch (e) {
             out.problems.push(`configuration unreadable: ${(e as Error).message}`);
           }
         }
       } else if (out.enabled) out.problems.push('rodata pin is missing: configuration unknown');
+      const synFd = st.maps.get('syn_saved');
+      if (synFd !== undefined) out.saveSynListeners = pinnedMap(synFd).keys().length;
       const countersFd = st.maps.get('counters');
       if (countersFd !== undefined) out.counters = readToaCounters(obj, countersFd);
     });

@@ -10,11 +10,15 @@
 #include "tcplens.h"
 #include "toa-sockops.h"
 #include "trust.h"
+#include "sockops-endpoint.h"
+#include "save-syn.h"
 #include "toa.h" /* this directory's toa.h: storage value and counters */
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __u8 save_syn = 1;
+const volatile __u8 save_syn;
+/* two TOAs in one header: 0 = believe none, 1 = the first (balancers known to write theirs first) */
+const volatile __u8 conflict_take_first;
 
 TCPLENS_COUNTERS(struct toa_counters);
 
@@ -29,34 +33,6 @@ struct {
 
 #define COUNT(field) TCPLENS_COUNT(struct toa_counters, field)
 
-/* The connection's peer (the balancer); a v4-mapped peer on an IPv6 socket counts as IPv4. */
-static __always_inline void peer_of(struct bpf_sock_ops *skops, struct tcplens_endpoint *peer)
-{
-	if (skops->family == AF_INET6 &&
-	    !(skops->remote_ip6[0] == 0 && skops->remote_ip6[1] == 0 &&
-	      skops->remote_ip6[2] == bpf_htonl(0xffff))) {
-		__u32 *r = (__u32 *)peer->addr;
-
-		peer->family = 6;
-		r[0] = skops->remote_ip6[0];
-		r[1] = skops->remote_ip6[1];
-		r[2] = skops->remote_ip6[2];
-		r[3] = skops->remote_ip6[3];
-		return;
-	}
-	/* A plain ?: becomes a computed context offset, which the verifier refuses. */
-	{
-		__u32 r = skops->remote_ip4;
-
-		if (skops->family == AF_INET6) {
-			r = skops->remote_ip6[3];
-			asm volatile("" : "+r"(r));
-		}
-		peer->family = 4;
-		*(__u32 *)peer->addr = r;
-	}
-}
-
 /* Zero trusted ranges would make trust.h believe everyone; toa never does (user space refuses
  * it too, this is the second lock on the same door). */
 static __always_inline int from_trusted_balancer(struct bpf_sock_ops *skops)
@@ -65,15 +41,16 @@ static __always_inline int from_trusted_balancer(struct bpf_sock_ops *skops)
 
 	if (trusted_lb_count == 0)
 		return 0;
-	peer_of(skops, &peer);
+	sockops_endpoints(skops, 0, &peer);
 	return peer_is_trusted(&peer);
 }
 
-/* listen(): keep each SYN this listener receives, so a TOA written only on the SYN is found. */
+/* listen(): with --save-syn, keep each SYN this listener receives, so a TOA written only on the
+ * SYN is found (save-syn.h: undone by `tcplens toa disable`). */
 static __always_inline int on_listen(struct bpf_sock_ops *skops)
 {
 	if (save_syn)
-		toa_save_syn(skops);
+		save_syn_on_listen(skops);
 	return 1;
 }
 
@@ -96,6 +73,11 @@ static __always_inline int on_passive_established(struct bpf_sock_ops *skops)
 	if (!from_trusted_balancer(skops)) {
 		COUNT(untrusted);
 		goto forget;
+	}
+	if (toa.status == TOA_CONFLICT) {
+		COUNT(conflict);
+		if (!conflict_take_first)
+			goto forget;
 	}
 	if (toa.family == 6 && skops->family != AF_INET6) {
 		COUNT(unrepresentable);

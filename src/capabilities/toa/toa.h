@@ -1,7 +1,6 @@
 /*
  * toa: the socket-storage value and the counters. The ONLY definition of these layouts;
- * TypeScript reads them from BTF. (The TOA parser is bpf/include/toa.h; this file is
- * src/capabilities/toa/toa.h, found first by `#include "toa.h"` from toa.bpf.c.)
+ * TypeScript reads them from BTF. (The TOA option parser is bpf/include/toa-option.h.)
  */
 #ifndef TCPLENS_TOA_CAP_H
 #define TCPLENS_TOA_CAP_H
@@ -23,6 +22,7 @@ struct toa_counters {
 	__u64 rewritten;       /* connections whose accept()/getpeername() got the real client */
 	__u64 answers;         /* accept()/getpeername() calls answered with a real client */
 	__u64 untrusted;       /* a TOA from a peer outside --trusted-lb: ignored */
+	__u64 conflict;        /* two or more TOAs in one header: none used (unless --toa-conflict first) */
 	__u64 malformed;       /* a TOA kind with a wrong length, or cut-short options */
 	__u64 no_toa;          /* no TOA on the handshake ACK or the saved SYN */
 	__u64 unrepresentable; /* an IPv6 client on an IPv4-only socket: left as the balancer */

@@ -19,6 +19,7 @@ import {
 import type { Cidr } from '../../net/addr.js';
 import type { ToaDialect } from '../../net/toa.js';
 import { withLock } from './lock.js';
+import { undoSaveSyn, type SaveSynUndo } from '../shared/save-syn.js';
 import { MAX_TRUSTED, toaTablesRodata } from '../shared/toa-tables.js';
 import {
   DETACH_ORDER, LINK_PIN, MAP_PINS, NEW_PREFIX, PROGRAMS, TOA_OBJECT, readPinned, toaLockPath, toaPinDir, type PinnedToa, type ToaMapPin,
@@ -27,14 +28,18 @@ import { readToaCounters, withToaObject, type ToaCounters } from './status.js';
 
 export { TOA_OBJECT } from './pinned.js';
 const LOCK_WHAT = 'tcplens toa enable/disable';
-/** Maps handed from one set of programs to the next: connections' clients, and running totals. */
-const SHARED_MAPS = ['clients', 'counters'] as const;
+/** Maps handed from one set of programs to the next: connections' clients, running totals, and the
+ * listeners whose TCP_SAVE_SYN we turned on (so a later disable still undoes it). */
+const SHARED_MAPS = ['clients', 'counters', 'syn_saved'] as const;
 
 export interface ToaConfig {
   /** cgroup v2 directory whose servers get real clients */
   cgroup: string;
   trusted: Cidr[];
   dialects: ToaDialect[];
+  /** two TOAs in one header: believe none (reject), or the first */
+  toaConflict: 'reject' | 'first';
+  /** keep SYNs (TCP_SAVE_SYN on listeners opened from now on; turned off again by disable) */
   saveSyn: boolean;
 }
 
@@ -47,7 +52,7 @@ export interface EnableReport {
   notes: string[];
 }
 
-export interface DisableReport { dir: string; removed: string[]; counters: ToaCounters | null; notes: string[] }
+export interface DisableReport { dir: string; removed: string[]; counters: ToaCounters | null; saveSyn: SaveSynUndo | null; notes: string[] }
 
 /** The rules a configuration must meet wherever it comes from (the CLI checks them first too). */
 export function checkToaConfig(cfg: ToaConfig): void {
@@ -77,7 +82,7 @@ export function enableToa(cfg: ToaConfig, dir = toaPinDir()): EnableReport {
     try {
       const obj = BpfObject.open(objectPath(TOA_OBJECT));
       try {
-        obj.setRodata({ ...toaTablesRodata(obj, cfg), save_syn: cfg.saveSyn ? 1 : 0 });
+        obj.setRodata({ ...toaTablesRodata(obj, cfg), save_syn: cfg.saveSyn ? 1 : 0, conflict_take_first: cfg.toaConflict === 'first' ? 1 : 0 });
         const shared = shareMaps(obj, old, notes);
         obj.load();
         let action: EnableReport['action'];
@@ -108,6 +113,7 @@ export function disableToa(dir = toaPinDir()): DisableReport | null {
     if (!onBpffs(dir)) return null;
     const st = readPinned(dir);
     let counters: ToaCounters | null = null;
+    let saveSyn: SaveSynUndo | null = null;
     const removed: string[] = [];
     try {
       const fd = st.maps.get('counters');
@@ -117,6 +123,11 @@ export function disableToa(dir = toaPinDir()): DisableReport | null {
       for (const p of DETACH_ORDER) {
         const l = st.links.get(p);
         if (l) retireLink(l.fd);
+      }
+      // Only once nothing can turn it on again: off where we turned it on.
+      const syn = st.maps.get('syn_saved');
+      if (syn !== undefined) {
+        try { saveSyn = restoreSaveSyn(syn); } catch (e) { notes.push(`TCP_SAVE_SYN could not be turned off again: ${(e as Error).message}`); }
       }
     } finally {
       st.close();
@@ -130,7 +141,16 @@ export function disableToa(dir = toaPinDir()): DisableReport | null {
     if (parent !== BPFFS_ROOT && parent.startsWith(`${BPFFS_ROOT}/`)) {
       try { rmdirSync(parent); } catch { /* other capabilities still pin there */ }
     }
-    return { dir, removed, counters, notes };
+    return { dir, removed, counters, saveSyn, notes };
+  });
+}
+
+/** Load the toa programs (never attached) around the pinned syn_saved map, and run the undo iterator. */
+function restoreSaveSyn(synFd: number): SaveSynUndo {
+  return withToaObject((obj) => {
+    obj.reuseMap('syn_saved', synFd);
+    obj.load();
+    return undoSaveSyn(obj);
   });
 }
 

@@ -6,9 +6,15 @@
  *
  * Dialects are a table set from user space before load: (kind, len) -> address family.
  * len 8 = port(2) + IPv4(4); len 20 = port(2) + IPv6(16).
+ *
+ * Two TOA-kind options in one header are a conflict, not a choice: a client can write its own
+ * option on its SYN and ACK, and a balancer that appends its TOA after the client's options would
+ * otherwise forward the forgery first. The parser reports TOA_CONFLICT with the FIRST option
+ * filled in, so a caller configured to trust the first one (balancers that write theirs first,
+ * as LVS and DPVS do, or strip the client's) can still use it, and count the conflict.
  */
-#ifndef TCPLENS_TOA_H
-#define TCPLENS_TOA_H
+#ifndef TCPLENS_TOA_OPTION_H
+#define TCPLENS_TOA_OPTION_H
 
 #include "tcplens.h"
 
@@ -28,6 +34,7 @@ enum toa_status {
 	TOA_NONE = 0,      /* no TOA-kind option present */
 	TOA_FOUND = 1,     /* a well-formed option of a configured dialect */
 	TOA_MALFORMED = 2, /* a TOA kind with a wrong length, or options cut short / silly */
+	TOA_CONFLICT = 3,  /* more than one TOA-kind option: *out holds the first */
 };
 
 struct toa_found {
@@ -35,8 +42,9 @@ struct toa_found {
 	__u8 kind;
 	__u8 len;
 	__u8 family;
-	__u16 port; /* host order */
-	__u8 _pad[2];
+	__u16 port;  /* host order */
+	__u8 start;  /* where the option begins among the option bytes */
+	__u8 _pad;
 	__u8 addr[16];
 };
 
@@ -120,20 +128,24 @@ static __always_inline int toa_dialect_of(__u8 kind, __u8 size)
 }
 
 /*
- * Walk the option bytes; fill *out; return out->status. The loop steps over byte positions (a
- * counter the verifier knows exactly) and only looks at a position where an option starts
- * (`next`), so every read is at a constant offset and the verifier's work stays small.
+ * Walk the option bytes from byte `start` to the first option of a TOA dialect; fill *out with it
+ * and return TOA_FOUND, or TOA_NONE / TOA_MALFORMED (out->len then 0). The loop steps over byte
+ * positions (a counter the verifier knows exactly) and only looks at a position where an option
+ * starts (`next`), so every read is at a constant offset and the verifier's work stays small. A
+ * global function, so the verifier checks it once whatever its callers know.
  */
-__noinline int toa_parse(const struct toa_opts *o, struct toa_found *out)
+__noinline int toa_scan(const struct toa_opts *o, __u32 start, struct toa_found *out)
 {
-	__u32 pos, next = 0, n, j, at = 0;
+	__u32 pos, next, n, j, at = 0;
 	int wrong_len = 0, match = -2;
 	__u8 size = 0;
 
 	if (!o || !out)
 		return TOA_NONE;
 	out->status = TOA_NONE;
+	out->len = 0;
 	n = o->n;
+	next = start;
 	for (pos = 0; pos < TCP_OPTS_MAX; pos++) {
 		__u8 kind;
 
@@ -175,9 +187,27 @@ __noinline int toa_parse(const struct toa_opts *o, struct toa_found *out)
 	out->len = size;
 	out->family = toa_dialects[match & (TOA_MAX_DIALECTS - 1)].family;
 	out->port = ((__u16)o->b[TOA_IDX(at + 2)] << 8) | o->b[TOA_IDX(at + 3)];
+	out->start = at;
 	for (j = 0; j < 16; j++)
 		out->addr[j] = j + 4 < size ? o->b[TOA_IDX(at + 4 + j)] : 0;
 	return TOA_FOUND;
+}
+
+/*
+ * The TOA of a header: the first option of a TOA dialect, and a second one makes it a conflict
+ * (TOA_CONFLICT, *out still holding the first). A TOA kind with another length (RFC 6994
+ * experiments share kind 254) is no TOA and no conflict; it makes the header malformed only when
+ * no real TOA is there. Options cut short after the TOA leave it standing, as in the kernel.
+ */
+static __always_inline int toa_parse(const struct toa_opts *o, struct toa_found *out)
+{
+	struct toa_found second = {};
+
+	if (toa_scan(o, 0, out) != TOA_FOUND)
+		return out->status;
+	if (toa_scan(o, (out->start + out->len) & (TOA_BUF - 1), &second) == TOA_FOUND)
+		out->status = TOA_CONFLICT;
+	return out->status;
 }
 
 /*
