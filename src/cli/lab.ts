@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { TcplensError } from '../errors.js';
 import { helpText, parseFlags, type FlagTable } from './flags.js';
 import { labDown, labUp, preflight } from '../lab/lab.js';
-import { labRequest } from '../lab/options.js';
+import { labRequest } from './lab-options.js';
 import { formatStatus, labStatus } from '../lab/status.js';
 import { listLabs, readState } from '../lab/state.js';
 import { validateName } from '../lab/topology.js';

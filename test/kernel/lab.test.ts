@@ -39,7 +39,7 @@ function csumErrors(netns: string): number {
 
 before(async () => {
   lab = await labUp({ name, clients: 3, servers: 3, hops: [0, 1, 2], ipv6: true, port: 80,
-    toa4: { kind: 254, len: 8 }, toa6: { kind: 253, len: 20 } });
+    toa4: { kind: 254, len: 8, family: 4 }, toa6: { kind: 253, len: 20, family: 6 } });
 });
 
 after(async () => {
