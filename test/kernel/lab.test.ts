@@ -206,3 +206,12 @@ test('a client that forges its own TOA on its SYN finds the balancer\'s TOA ahea
   assert.deepEqual([...o.subarray(8)], opts, 'the forged option and the rest follow, unchanged');
   assert.ok(arrived[0].tcpChecksumOk && arrived[0].ipChecksumOk);
 });
+
+test('the state records the id of the TC program each filter runs (read back from bpf_tc_opts)', () => {
+  assert.equal(lab.tc.length, lab.topology.clientFacing.length);
+  for (const a of lab.tc) {
+    assert.ok(a.progId > 0, `${a.dev} has a program id`);
+    const info = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(a.progId), '--json'], { encoding: 'utf8' }));
+    assert.equal(info.name, 'toa_insert');
+  }
+});
