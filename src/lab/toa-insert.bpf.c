@@ -129,27 +129,17 @@ static __always_inline int parse(struct __sk_buff *skb, struct segment *s)
  * the bytes they replace, for the checksum. Sizes are multiples of 4 and bounded by the caller.
  */
 static __always_inline int options_region(struct __sk_buff *skb, const struct segment *s, __u8 *old, __u8 *nw,
-					  __u32 optlen)
+					  __u32 optlen, const __u32 len)
 {
-	__u8 kind = s->family == 4 ? toa_kind4 : toa_kind6; /* a local: clang folds memcpy from rodata */
-
-	if (s->family == 4) {
-		if (optlen > MAX_OPT_LEN - 8)
-			return -1;
-		if (optlen && bpf_skb_load_bytes(skb, s->l4 + 20, nw + 8, optlen))
-			return -1;
-		nw[1] = 8;
-		__builtin_memcpy(nw + 4, s->key.saddr, 4);
-	} else {
-		if (optlen > MAX_OPT_LEN - 20)
-			return -1;
-		if (optlen && bpf_skb_load_bytes(skb, s->l4 + 20, nw + 20, optlen))
-			return -1;
-		nw[1] = 20;
-		__builtin_memcpy(nw + 4, s->key.saddr, 16);
-	}
-	nw[0] = kind;
+	/* len is a constant at each call (8 or 20), so every offset into nw is fixed for the verifier. */
+	if (optlen > MAX_OPT_LEN - len)
+		return -1;
+	if (optlen && bpf_skb_load_bytes(skb, s->l4 + 20, nw + len, optlen))
+		return -1;
+	nw[0] = s->family == 4 ? toa_kind4 : toa_kind6;
+	nw[1] = len;
 	__builtin_memcpy(nw + 2, &s->key.sport, 2);
+	__builtin_memcpy(nw + 4, s->key.saddr, len - 4);
 	if (optlen && bpf_skb_load_bytes(skb, s->l4 + 20, old, optlen))
 		return -1;
 	return 0;
@@ -170,7 +160,7 @@ static __always_inline int insert(struct __sk_buff *skb, const struct segment *s
 
 	if (optlen > MAX_OPT_LEN)
 		return -1;
-	if (options_region(skb, s, old, nw, optlen))
+	if (s->family == 4 ? options_region(skb, s, old, nw, optlen, 8) : options_region(skb, s, old, nw, optlen, 20))
 		return -1;
 	newlen = optlen + len;
 	if (newlen > MAX_OPT_LEN || newlen < 8)
