@@ -137,7 +137,7 @@ test('SIGINT during lab up leaves nothing behind', { timeout: 150_000 }, async (
 test('more SIGINTs while the demo cleans up do not cut the cleanup short', { timeout: 150_000 }, async () => {
   const name = labName();
   const before = acceptPrograms();
-  const r = await interrupt(['demo', '--name', name], /^tcplens lab: accept tracer: attached/, ['SIGINT', 'SIGINT', 'SIGINT', 'SIGINT'], { gapMs: 15 });
+  const r = await interrupt(['demo', '--name', name], /^tcplens lab: accept tracer: attached/, ['SIGINT', 'SIGINT', 'SIGINT', 'SIGINT', 'SIGINT', 'SIGINT'], { gapMs: 40 });
   assertNothingLeft(name, r, before);
 });
 
