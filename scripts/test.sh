@@ -9,5 +9,6 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 ./scripts/setup.sh
-# One test file at a time: kernel tests count programs and attachments they made.
-node --test --test-concurrency=1 dist/test/unit/ dist/test/kernel/ dist/test/e2e/
+# One test file at a time: kernel tests count programs and attachments they made. Every test and
+# every file has a time limit, so a hang fails within minutes and names itself.
+node --test --test-concurrency=1 --test-timeout=480000 dist/test/unit/ dist/test/kernel/ dist/test/e2e/

@@ -1,9 +1,10 @@
 // tcplens lab up|down|status|exec|demo: an LVS-FULLNAT testbed in network namespaces.
 import { spawnSync } from 'node:child_process';
-import { TcplensError } from '../errors.js';
+import { formatError, TcplensError } from '../errors.js';
+import { stopReason } from '../lifecycle.js';
 import { helpText, parseFlags, type FlagTable } from './flags.js';
-import { labDown, labUp, preflight } from '../lab/lab.js';
-import { labRequest } from '../lab/options.js';
+import { buildLab, labDown, preflight } from '../lab/lab.js';
+import { labRequest } from './lab-options.js';
 import { formatStatus, labStatus } from '../lab/status.js';
 import { listLabs, readState } from '../lab/state.js';
 import { validateName } from '../lab/topology.js';
@@ -56,6 +57,17 @@ function labName(given: string | undefined, fallback: string): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  try {
+    return await runLab(argv);
+  } catch (e) {
+    // Asked to stop: not a failure of the lab, so the shell's exit code for the signal.
+    if (!(e instanceof TcplensError) || e.code !== 'TCPLENS_ERR_INTERRUPTED') throw e;
+    process.stderr.write(formatError(e));
+    return stopReason() === 'SIGTERM' ? 143 : 130;
+  }
+}
+
+async function runLab(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
     process.stdout.write(overview);
@@ -83,9 +95,11 @@ export async function run(argv: string[]): Promise<number> {
     case 'up': {
       const req = labRequest(f as never, { name: 'lab', clients: 3 });
       const t0 = performance.now();
-      await labUp(req, say);
+      const lab = await buildLab(req, say);
       process.stdout.write(formatStatus(labStatus(req.name)));
       say(`up in ${((performance.now() - t0) / 1000).toFixed(1)} s; remove it with: tcplens lab down --name ${req.name}`);
+      // Said it is up: from here the lab is the user's, an interrupt no longer takes it away.
+      lab.release();
       return 0;
     }
     case 'down': {

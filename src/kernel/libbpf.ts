@@ -22,6 +22,13 @@ const lib = loadLibbpf();
 
 export const PrintFn = koffi.proto('int tcplens_libbpf_print_fn(int level, const char *fmt, void *args)');
 
+// struct bpf_tc_hook and struct bpf_tc_opts from /usr/include/bpf/libbpf.h. Each begins with its
+// own size (sz = koffi.sizeof), which is how libbpf knows which fields this caller has.
+export const TcHook = koffi.struct('bpf_tc_hook', { sz: 'size_t', ifindex: 'int', attach_point: 'uint32_t', parent: 'uint32_t' });
+export const TcOpts = koffi.struct('bpf_tc_opts', {
+  sz: 'size_t', prog_fd: 'int', flags: 'uint32_t', prog_id: 'uint32_t', handle: 'uint32_t', priority: 'uint32_t',
+});
+
 export const bpf = {
   // objects
   object_open_file: lib.func('void *bpf_object__open_file(const char *path, void *opts)'),
@@ -65,10 +72,10 @@ export const bpf = {
   obj_pin: lib.func('int bpf_obj_pin(int fd, const char *path)'),
   enable_stats: lib.func('int bpf_enable_stats(int type)'),
   // tc
-  tc_hook_create: lib.func('int bpf_tc_hook_create(void *hook)'),
-  tc_hook_destroy: lib.func('int bpf_tc_hook_destroy(void *hook)'),
-  tc_attach: lib.func('int bpf_tc_attach(void *hook, void *opts)'),
-  tc_detach: lib.func('int bpf_tc_detach(void *hook, void *opts)'),
+  tc_hook_create: lib.func('int bpf_tc_hook_create(bpf_tc_hook *hook)'),
+  tc_hook_destroy: lib.func('int bpf_tc_hook_destroy(bpf_tc_hook *hook)'),
+  tc_attach: lib.func('int bpf_tc_attach(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)'),
+  tc_detach: lib.func('int bpf_tc_detach(const bpf_tc_hook *hook, const bpf_tc_opts *opts)'),
   // btf
   btf_find_by_name_kind: lib.func('int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)'),
   btf_load_vmlinux: lib.func('void *btf__load_vmlinux_btf(void)'),

@@ -19,6 +19,8 @@ export const c = {
   strerror: libc.func('const char *strerror(int errnum)'),
   setns: libc.func('int setns(int fd, int nstype)'),
   socket: libc.func('int socket(int domain, int type, int protocol)'),
+  ioctl: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
+  if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
   getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)'),
 };
 

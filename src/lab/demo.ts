@@ -1,25 +1,25 @@
-// `tcplens lab demo`: the first thing a new user runs. Bring a lab up, watch its servers with
-// `tcplens accept`, send requests from every client, and print side by side what the server's
-// socket saw (the balancer) and what tcplens reports (the real client, from the TOA option).
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+// `tcplens lab demo`: the first thing a new user runs. Bring a lab up, watch its servers with the
+// accept tracer (in this process), send requests from every client, and print side by side what
+// the server's socket saw (the balancer) and what tcplens reports (the real client, from the TOA
+// option). Interrupted at any moment, it removes the tracer and the lab (both are registered
+// with onCleanup while they exist).
+import { execFile } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TcplensError } from '../errors.js';
-import { repoRoot } from '../kernel/paths.js';
-import { labDown, labUp, type LabRequest } from './lab.js';
+import { onCleanup, stopSignal } from '../lifecycle.js';
+import { AcceptTracer, DEFAULT_MERGE_CAPACITY, type AcceptOptions, type AcceptRecord } from '../capabilities/accept/accept.js';
+import { parseCidr } from '../net/addr.js';
+import { dialectTable } from '../net/toa.js';
+import { checkpoint, interrupted, throwIfStopped } from './checkpoint.js';
+import { buildLab, labDown, type LabRequest } from './lab.js';
 import type { LabState } from './state.js';
 
 const run = promisify(execFile);
 
-/** Resolves after ms without keeping the process alive (a race's losing timer must not). */
-function deadline<T>(ms: number, value: T): Promise<T> {
-  return new Promise((res) => setTimeout(() => res(value), ms).unref());
-}
 export const CLIENT_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'http-client.js');
-const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
 /** One request as both ends saw it, and what tcplens said about its connection. */
 export interface DemoRow {
@@ -33,36 +33,35 @@ export interface DemoRow {
   toa: string | null;     // kind/len of the TOA it read
 }
 
-export interface AcceptLine { local: string; peer: string; client: string | null; toa: { kind: number; len: number } | null }
-
-/** `tcplens accept --json` on the lab's cgroup (all its servers); resolves once it is attached. */
-export async function startAccept(state: LabState): Promise<{ events: AcceptLine[]; stop(): Promise<string> }> {
+/**
+ * What the demo's tracer watches: every server of the lab, the balancer trusted, the lab's own
+ * dialects with the defaults. The one place the demo builds AcceptOptions.
+ */
+export function demoAcceptOptions(state: LabState): AcceptOptions {
   const t = state.topology;
-  const args = [CLI, 'accept', '--json', '--cgroup', state.cgroup, '--merge-window', '0', '-p', String(t.options.port),
-    '--trusted-lb', t.lbAddr4, ...(t.lbAddr6 ? ['--trusted-lb', t.lbAddr6] : [])];
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const events: AcceptLine[] = [];
-  let stderr = '';
-  createInterface({ input: child.stdout! }).on('line', (l) => { try { events.push(JSON.parse(l)); } catch { /* not an event */ } });
-  const exited = new Promise<number>((res) => child.on('exit', (code) => res(code ?? -1)));
-  const attached = new Promise<void>((res) => createInterface({ input: child.stderr! }).on('line', (l) => {
-    stderr += `${l}\n`;
-    if (l.startsWith('tcplens: attached')) res();
-  }));
-  const r = await Promise.race([attached.then(() => 'ok'), exited.then(() => 'exit'), deadline(20000, 'timeout')]);
-  if (r !== 'ok') {
-    child.kill('SIGKILL');
-    throw new TcplensError('TCPLENS_ERR_LAB', `tcplens accept did not start (${r}): ${stderr.trim().split('\n').slice(-3).join('; ')}`,
-      `try it alone: tcplens accept --cgroup ${state.cgroup}`);
-  }
   return {
-    events,
-    stop: async () => {
-      child.kill('SIGINT');
-      if ((await Promise.race([exited, deadline(5000, 'late' as const)])) === 'late') child.kill('SIGKILL');
-      return stderr;
-    },
+    cgroup: state.cgroup,
+    ports: [t.options.port],
+    family: 0,
+    mergeWindowNs: 0n, // one row per connection: the table joins them one by one
+    mergeCapacity: DEFAULT_MERGE_CAPACITY,
+    trusted: [t.lbAddr4, ...(t.lbAddr6 ? [t.lbAddr6] : [])].map(parseCidr),
+    dialects: dialectTable([t.options.toa4, t.options.toa6].map((d) => `${d.kind}/${d.len}`)),
+    // The servers listen before the tracer attaches, so the handshake ACK is where the TOA is read.
+    saveSyn: false,
+    // The lab's balancer writes its TOA first, as LVS does; a client's own would still be flagged.
+    toaConflict: 'reject',
+    readToaKo: false,
   };
+}
+
+/** The accept tracer on the lab's servers, stopped at exit if the demo does not get to stop it. */
+function startTracer(state: LabState): { events: AcceptRecord[]; stop(): Promise<void> } {
+  const events: AcceptRecord[] = [];
+  const tracer = AcceptTracer.start(demoAcceptOptions(state), (r) => events.push(r));
+  const stop = () => tracer.stop().then(() => release());
+  const release = onCleanup("the demo's accept tracer", stop);
+  return { events, stop };
 }
 
 /** Every client sends one request per server (so round robin shows), over IPv4 and, if up, IPv6. */
@@ -73,7 +72,10 @@ export async function sendFromClients(state: LabState): Promise<Omit<DemoRow, 't
     const ns = t.nodes.find((n) => n.name === c.node)!.netns;
     for (const vip of [t.vip4, ...(t.vip6 ? [t.vip6] : [])]) {
       const { stdout } = await run('ip', ['netns', 'exec', ns, process.execPath, CLIENT_SCRIPT, vip, String(t.options.port),
-        String(t.servers.length)]).catch((e) => ({ stdout: String(e.stdout ?? '') }));
+        String(t.servers.length)], { signal: stopSignal }).catch((e) => {
+        if (stopSignal.aborted) throw interrupted(`while ${c.node} sent requests`);
+        return { stdout: String(e.stdout ?? '') };
+      });
       for (const line of stdout.split('\n').filter(Boolean)) {
         const a = JSON.parse(line) as { client?: string; server?: string; peer?: string; local?: string; error?: string };
         if (a.error) throw new TcplensError('TCPLENS_ERR_LAB', `${c.node} -> ${vip}: ${a.error}`, 'see tcplens lab status');
@@ -84,7 +86,7 @@ export async function sendFromClients(state: LabState): Promise<Omit<DemoRow, 't
   return rows;
 }
 
-export function joinAccept(rows: Omit<DemoRow, 'tcplens' | 'toa'>[], events: AcceptLine[]): DemoRow[] {
+export function joinAccept(rows: Omit<DemoRow, 'tcplens' | 'toa'>[], events: AcceptRecord[]): DemoRow[] {
   return rows.map((r) => {
     const ev = events.find((e) => e.local === r.serverLocal && e.peer === r.serverPeer);
     return { ...r, tcplens: ev?.client ?? null, toa: ev?.toa ? `${ev.toa.kind}/${ev.toa.len}` : null };
@@ -119,25 +121,32 @@ export function formatDemo(state: LabState, rows: DemoRow[], acceptNote: string 
 
 export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line: string) => void }): Promise<number> {
   const t0 = performance.now();
-  const state = await labUp(req, opts.log);
+  const lab = await buildLab(req, opts.log);
+  const state = lab.state;
   opts.log(`lab ${req.name} up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  let tracer: ReturnType<typeof startTracer> | null = null;
+  let shown = false;
   try {
-    let accept: Awaited<ReturnType<typeof startAccept>> | null = null;
     let note: string | null = null;
     try {
-      accept = await startAccept(state);
+      tracer = startTracer(state);
+      opts.log(`accept tracer: attached to ${state.cgroup}`);
     } catch (e) {
       note = `tcplens accept could not run: ${(e as Error).message}`;
     }
+    await checkpoint('after the tracer attached');
+    opts.log(`requests: ${state.topology.clients.length} clients`);
     const sent = await sendFromClients(state);
-    let rows = joinAccept(sent, accept?.events ?? []);
+    let rows = joinAccept(sent, tracer?.events ?? []);
     // Events trail the handshake by microseconds, but the reader drains on a timer: give it a moment.
-    for (let waited = 0; accept && rows.some((r) => !r.tcplens) && waited < 3000; waited += 50) {
+    for (let waited = 0; tracer && rows.some((r) => !r.tcplens) && waited < 3000; waited += 50) {
       await sleep(50);
-      rows = joinAccept(sent, accept.events);
+      throwIfStopped('while waiting for events');
+      rows = joinAccept(sent, tracer.events);
     }
-    await accept?.stop();
+    await tracer?.stop();
     process.stdout.write(formatDemo(state, rows, note));
+    shown = true;
     if (opts.keep) {
       process.stdout.write([
         `  The lab stays up (--keep). Look around:`,
@@ -148,9 +157,12 @@ export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line
     }
     return rows.length && rows.every((r) => r.tcplens === r.own) ? 0 : 1;
   } finally {
-    if (!opts.keep) {
+    await tracer?.stop();
+    // --keep keeps a lab whose table was shown; interrupted or failed before that, it goes too.
+    if (!(opts.keep && shown)) {
       await labDown(req.name);
       opts.log(`lab ${req.name} removed`);
     }
+    lab.release();
   }
 }

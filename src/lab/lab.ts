@@ -1,10 +1,14 @@
 // `tcplens lab up/down`: build the FULLNAT testbed from a plan, and take it all away again.
-// Up either finishes or removes what it made; down works from names alone, so it also clears
-// the leftovers of an `up` that was killed half way.
+// Up either finishes or removes what it made, also when it is interrupted (SIGINT, SIGTERM): its
+// teardown is registered with onCleanup before the first thing is made, and every step ends at a
+// checkpoint. Down works from names alone, so it also clears the leftovers of an `up` that was
+// killed outright (SIGKILL).
 import { accessSync, constants, existsSync, rmSync, unlinkSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { TcplensError } from '../errors.js';
 import { cgroup2Mount } from '../kernel/cgroup.js';
+import { onCleanup } from '../lifecycle.js';
+import { checkpoint, throwIfStopped } from './checkpoint.js';
 import { deleteNetns, listNetns, run, runIn, sysctl, txChecksumOff, withNetns } from './netns.js';
 import { nftRuleset } from './nft.js';
 import { removeCgroupTree, startServer, SERVER_SCRIPT } from './servers.js';
@@ -65,7 +69,22 @@ function failpoint(step: string): void {
   }
 }
 
+/** A lab that is up, whose teardown still runs at exit until release() (the caller owns it then). */
+export interface BuiltLab { state: LabState; release(): void }
+
+/** Build and keep: the lab stays once this returns. */
 export async function labUp(req: LabRequest, log: (line: string) => void = () => {}): Promise<LabState> {
+  const lab = await buildLab(req, log);
+  lab.release();
+  return lab.state;
+}
+
+/**
+ * Build a lab whose teardown stays registered with onCleanup: if the process is stopped before
+ * the caller calls release(), the lab goes. `lab up` releases once it has said the lab is up; the
+ * demo releases after it has taken the lab down itself.
+ */
+export async function buildLab(req: LabRequest, log: (line: string) => void = () => {}): Promise<BuiltLab> {
   validateName(req.name);
   preflight();
   const existing = leftovers(req.name);
@@ -76,22 +95,32 @@ export async function labUp(req: LabRequest, log: (line: string) => void = () =>
       up ? `use it (tcplens lab status --name ${req.name}), take it down first, or pick another --name`
         : `remove them with: tcplens lab down --name ${req.name}`);
   }
+  throwIfStopped('before the lab was built');
   const topology = planLab({ ...req, index: freeIndex() });
   const state: LabState = {
     name: req.name, phase: 'building', createdAt: new Date().toISOString(), topology,
     cgroup: labCgroup(req.name), pinDir: pinDir(req.name), servers: [], tc: [],
   };
-  // Written first: if this process dies half way, `down` still knows what the lab is.
-  writeState(state);
+  const release = onCleanup(`lab ${req.name}`, async () => {
+    const left = await teardown(req.name);
+    if (left.length) process.stderr.write(`tcplens lab: could not remove ${left.join(', ')}; try: tcplens lab down --name ${req.name}\n`);
+  });
   try {
+    // Written first: if this process dies half way, `down` still knows what the lab is.
+    writeState(state);
     await build(state, log);
   } catch (e) {
     const left = await teardown(req.name);
+    release();
     const err = e instanceof TcplensError ? e : new TcplensError('TCPLENS_ERR_LAB', (e as Error).message, 'run with --verbose');
+    if (err.code === 'TCPLENS_ERR_INTERRUPTED') {
+      throw new TcplensError(err.code, `lab up ${err.message}`,
+        left.length ? `these could not be removed: ${left.join(', ')}` : 'everything the lab made has been removed');
+    }
     throw new TcplensError(err.code, `lab up failed: ${err.message}`,
       left.length ? `these could not be removed: ${left.join(', ')}` : `${err.hint} (everything the lab made has been removed)`, err.detail);
   }
-  return state;
+  return { state, release };
 }
 
 async function build(state: LabState, log: (line: string) => void): Promise<void> {
@@ -101,6 +130,7 @@ async function build(state: LabState, log: (line: string) => void): Promise<void
   log(`namespaces: ${t.nodes.length}`);
   run('ip', ['-batch', '-'], t.nodes.map((n) => `netns add ${n.netns}\n`).join(''));
   failpoint('namespaces');
+  await checkpoint('while creating namespaces');
   // Before any device exists: no DAD delay on IPv6, forwarding where packets pass through.
   for (const n of t.nodes) {
     withNetns(n.netns, () => {
@@ -118,21 +148,25 @@ async function build(state: LabState, log: (line: string) => void): Promise<void
   run('ip', ['-batch', '-'], t.links.map((l) =>
     `link add ${l.aDev} netns ${byName.get(l.a)!.netns} type veth peer name ${l.bDev} netns ${byName.get(l.b)!.netns}\n`).join(''));
   failpoint('links');
+  await checkpoint('while linking namespaces');
   for (const n of t.nodes) {
     run('ip', ['-n', n.netns, '-batch', '-'], ipBatch(n).map((l) => `${l}\n`).join(''));
     withNetns(n.netns, () => { for (const f of n.ifaces) if (f.dev !== 'lo' && f.dev !== 'br0') txChecksumOff(f.dev); });
   }
   failpoint('addresses');
+  await checkpoint('while addressing');
 
   const lb = byName.get('lb')!;
   log('nftables: DNAT round robin + SNAT');
   runIn(lb.netns, ['nft', '-f', '-'], nftRuleset(t));
   failpoint('nft');
+  await checkpoint('while setting up NAT');
 
   log(`TOA inserter: TC ingress on ${t.clientFacing.join(', ')}`);
   state.tc = attachToaInserter(lb.netns, t.clientFacing, t.options.toa4, t.options.toa6, state.pinDir);
   writeState(state);
   failpoint('tc');
+  await checkpoint('while attaching the TOA inserter');
 
   log(`servers: ${t.servers.length}`);
   const started = await Promise.allSettled(t.servers.map((s, i) =>
@@ -142,6 +176,7 @@ async function build(state: LabState, log: (line: string) => void): Promise<void
   const failed = started.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
   if (failed) throw failed.reason;
   failpoint('servers');
+  await checkpoint('while starting servers');
 
   state.phase = 'up';
   writeState(state);

@@ -2,13 +2,17 @@
 // few things done through syscalls (TC attach, sysctls, offload switches). Only the calling
 // thread changes namespace, and only for the length of a synchronous callback.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
-import { c, koffi, errno, strerror, O_RDONLY, O_CLOEXEC } from '../kernel/libbpf.js';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { c, koffi, errno, strerror } from '../kernel/libbpf.js';
+import { withNetnsAt } from '../kernel/netns.js';
 import { TcplensError } from '../errors.js';
 
-const CLONE_NEWNET = 0x40000000;
-const libc = koffi.load('libc.so.6');
-const ioctl = libc.func('int ioctl(int fd, unsigned long req, void *arg)');
+// struct ethtool_value (linux/ethtool.h), and struct ifreq (net/if.h) as SIOCETHTOOL reads it: the
+// name, then ifr_data at the start of its 24-byte union.
+const EthtoolValue = koffi.struct('ethtool_value', { cmd: 'uint32_t', data: 'uint32_t' });
+const IfreqData = koffi.struct('ifreq_data', {
+  ifr_name: koffi.array('char', 16, 'String'), ifr_data: 'void *', _union_rest: koffi.array('uint8_t', 16),
+});
 const AF_INET = 2, SOCK_DGRAM = 2, SIOCETHTOOL = 0x8946, ETHTOOL_STXCSUM = 0x17;
 
 /** Run a tool to completion; a failure becomes TCPLENS_ERR_LAB carrying the tool's own words. */
@@ -42,29 +46,12 @@ export function deleteNetns(ns: string): void {
   spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
 }
 
-/** Call fn with this thread inside namespace ns; always come back. */
+/** Call fn with this thread inside lab namespace ns; always come back. */
 export function withNetns<T>(ns: string, fn: () => T): T {
-  const home = c.open('/proc/thread-self/ns/net', O_RDONLY | O_CLOEXEC) as number;
-  if (home < 0) throw new TcplensError('TCPLENS_ERR_SYSCALL', `cannot open this thread's netns: ${strerror(errno())}`, 'needs /proc');
-  const target = c.open(`/run/netns/${ns}`, O_RDONLY | O_CLOEXEC) as number;
-  try {
-    if (target < 0) throw new TcplensError('TCPLENS_ERR_LAB', `network namespace ${ns} does not exist`, 'is the lab up? see `tcplens lab status`');
-    if ((c.setns(target, CLONE_NEWNET) as number) < 0) {
-      throw new TcplensError('TCPLENS_ERR_SYSCALL', `cannot enter netns ${ns}: ${strerror(errno())}`, 'needs root');
-    }
-    try {
-      return fn();
-    } finally {
-      if ((c.setns(home, CLONE_NEWNET) as number) < 0) {
-        // Staying in the lab's namespace would silently misdirect everything after: stop here.
-        process.stderr.write(`tcplens: cannot return to the original network namespace: ${strerror(errno())}\n`);
-        process.exit(70);
-      }
-    }
-  } finally {
-    if (target >= 0) c.close(target);
-    c.close(home);
+  if (!existsSync(`/run/netns/${ns}`)) {
+    throw new TcplensError('TCPLENS_ERR_LAB', `network namespace ${ns} does not exist`, 'is the lab up? see `tcplens lab status`');
   }
+  return withNetnsAt(`/run/netns/${ns}`, fn);
 }
 
 /** Write a sysctl of the current thread's namespace (call inside withNetns). */
@@ -81,12 +68,11 @@ export function txChecksumOff(dev: string): void {
   const fd = c.socket(AF_INET, SOCK_DGRAM, 0) as number;
   if (fd < 0) throw new TcplensError('TCPLENS_ERR_SYSCALL', `socket: ${strerror(errno())}`, 'needs root');
   try {
-    const value = Buffer.alloc(8); // struct ethtool_value { u32 cmd; u32 data; }
-    value.writeUInt32LE(ETHTOOL_STXCSUM, 0);
-    const ifr = Buffer.alloc(40); // struct ifreq: name[16], then ifr_data
-    ifr.write(dev, 0, 15, 'latin1');
-    ifr.writeBigUInt64LE(BigInt(koffi.address(value)), 16);
-    if ((ioctl(fd, SIOCETHTOOL, ifr) as number) < 0) {
+    const value = Buffer.alloc(koffi.sizeof(EthtoolValue));
+    koffi.encode(value, EthtoolValue, { cmd: ETHTOOL_STXCSUM, data: 0 });
+    const ifr = Buffer.alloc(koffi.sizeof(IfreqData));
+    koffi.encode(ifr, IfreqData, { ifr_name: dev.slice(0, 15), ifr_data: koffi.address(value), _union_rest: [] });
+    if ((c.ioctl(fd, SIOCETHTOOL, ifr) as number) < 0) {
       throw new TcplensError('TCPLENS_ERR_LAB', `cannot turn off tx checksum offload on ${dev}: ${strerror(errno())}`, 'needs root');
     }
   } finally {

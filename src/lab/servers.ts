@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TcplensError } from '../errors.js';
 import type { ServerProcess } from './state.js';
+import { throwIfStopped } from './checkpoint.js';
 
 export const SERVER_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'http-server.js');
 
@@ -29,6 +30,7 @@ export async function startServer(node: string, netns: string, cgroup: string, p
     if (text.includes('listening')) return { node, pid, cgroup, log };
     if (exited !== null) break;
     await sleep(20);
+    throwIfStopped(`while starting the server of ${node}`);
   }
   const text = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-3).join('; ') : '';
   throw new TcplensError('TCPLENS_ERR_LAB', `the HTTP server of ${node} did not start${exited !== null ? ` (exit ${exited})` : ''}: ${text || 'no output'}`,

@@ -5,7 +5,7 @@ import { listNetns, runIn } from './netns.js';
 import { dnatCounts, NFT_TABLE } from './nft.js';
 import { alive, pidsIn } from './servers.js';
 import { listLabs, readState, type LabState } from './state.js';
-import { readToaCounters, type ToaCounters } from './toa-inserter.js';
+import { readToaCounters, type ToaInserterCounters } from './toa-inserter.js';
 import type { LabNode } from './topology.js';
 
 export interface NodeStatus {
@@ -24,7 +24,7 @@ export interface LabStatus {
   createdAt: string;
   vip: string[];
   balancer: string[];
-  toa: { ipv4: string; ipv6: string; devices: string[]; counters: ToaCounters | null };
+  toa: { ipv4: string; ipv6: string; devices: string[]; counters: ToaInserterCounters | null };
   dnat: { ipv4: number; ipv6: number } | null;
   cgroup: string;
   nodes: NodeStatus[];

@@ -10,7 +10,8 @@
  * Only the SYN and the ACK that completes the handshake get the option (LVS semantics). The SYN
  * is recognised by its flags; the handshake ACK by its sequence number (client ISN + 1), which
  * the SYN leaves in an LRU map. The packet grows at the tail (bpf_skb_change_tail); a pure
- * handshake packet has no payload, so the new bytes sit right after the options.
+ * handshake packet has no payload, so the options region can be rewritten in place, one option
+ * longer, with the TOA first (see options_region).
  */
 #include "tcplens.h"
 #include "toa-insert.h"
@@ -26,7 +27,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
-#define TOA_MAX_LEN 20
+#define MAX_OPT_LEN 40 /* TCP options: 60 - 20 bytes of fixed header */
 
 /* The dialects written on the wire, set from `--toa` before load. */
 const volatile __u8 toa_kind4 = 254;
@@ -121,36 +122,60 @@ static __always_inline int parse(struct __sk_buff *skb, struct segment *s)
 	return 0;
 }
 
-/* Grow the segment by the option, write it after the existing options, fix lengths and sums. */
+/*
+ * The options region as it leaves the balancer: the TOA right after the fixed header, then the
+ * client's own options, moved down (DPVS/LVS tcp_in_add_toa). Appending instead would put a
+ * TOA the client forged on its own SYN ahead of ours. Both regions go into `nw`; `old` keeps
+ * the bytes they replace, for the checksum. Sizes are multiples of 4 and bounded by the caller.
+ */
+static __always_inline int options_region(struct __sk_buff *skb, const struct segment *s, __u8 *old, __u8 *nw,
+					  __u32 optlen, const __u32 len)
+{
+	/* len is a constant at each call (8 or 20), so every offset into nw is fixed for the verifier. */
+	if (optlen > MAX_OPT_LEN - len)
+		return -1;
+	if (optlen && bpf_skb_load_bytes(skb, s->l4 + 20, nw + len, optlen))
+		return -1;
+	nw[0] = s->family == 4 ? toa_kind4 : toa_kind6;
+	nw[1] = len;
+	__builtin_memcpy(nw + 2, &s->key.sport, 2);
+	__builtin_memcpy(nw + 4, s->key.saddr, len - 4);
+	if (optlen && bpf_skb_load_bytes(skb, s->l4 + 20, old, optlen))
+		return -1;
+	return 0;
+}
+
+/* Grow the segment by the option, rewrite the options region TOA first, fix lengths and sums. */
 static __always_inline int insert(struct __sk_buff *skb, const struct segment *s)
 {
-	__u32 opt[TOA_MAX_LEN / 4] = {};
-	__u8 *o = (__u8 *)opt;
+	__u8 old[MAX_OPT_LEN] = {};
+	__u8 nw[MAX_OPT_LEN] = {};
 	__u32 len = s->family == 4 ? 8 : 20;
+	__u32 optlen = (s->hdr_len - 20) & 0x3c; /* doff * 4 - 20: a multiple of 4 already */
+	__u32 newlen;
 	__u32 csum_off = s->l4 + 16;
-	__u8 kind = s->family == 4 ? toa_kind4 : toa_kind6; /* a local: clang folds memcpy from rodata */
 	__u16 old_word, new_word, old_l3len, new_l3len;
 	__u8 hdr12[2];
 	__s64 diff;
 
+	if (optlen > MAX_OPT_LEN)
+		return -1;
+	if (s->family == 4 ? options_region(skb, s, old, nw, optlen, 8) : options_region(skb, s, old, nw, optlen, 20))
+		return -1;
+	newlen = optlen + len;
+	if (newlen > MAX_OPT_LEN || newlen < 8)
+		return -1;
+
 	if (bpf_skb_load_bytes(skb, s->l4 + 12, hdr12, 2))
 		return -1;
 	__builtin_memcpy(&old_word, hdr12, 2);
-	hdr12[0] = (((s->hdr_len + len) / 4) << 4) | (hdr12[0] & 0x0f);
+	hdr12[0] = (((20 + newlen) / 4) << 4) | (hdr12[0] & 0x0f);
 	__builtin_memcpy(&new_word, hdr12, 2);
 
-	o[0] = kind;
-	o[1] = len;
-	__builtin_memcpy(o + 2, &s->key.sport, 2);
-	if (s->family == 4)
-		__builtin_memcpy(o + 4, s->key.saddr, 4);
-	else
-		__builtin_memcpy(o + 4, s->key.saddr, 16);
-
-	/* Trims any link padding and appends `len` zero bytes right after the options. */
+	/* Trims any link padding and appends `len` bytes: the segment is all header (no payload). */
 	if (bpf_skb_change_tail(skb, s->l4 + s->tcp_len + len, 0))
 		return -1;
-	if (bpf_skb_store_bytes(skb, s->l4 + s->hdr_len, o, len == 8 ? 8 : 20, BPF_F_RECOMPUTE_CSUM))
+	if (bpf_skb_store_bytes(skb, s->l4 + 20, nw, newlen, BPF_F_RECOMPUTE_CSUM))
 		return -1;
 	if (bpf_skb_store_bytes(skb, s->l4 + 12, hdr12, 1, BPF_F_RECOMPUTE_CSUM))
 		return -1;
@@ -168,13 +193,13 @@ static __always_inline int insert(struct __sk_buff *skb, const struct segment *s
 		if (bpf_skb_store_bytes(skb, s->l3 + 4, &new_l3len, 2, BPF_F_RECOMPUTE_CSUM))
 			return -1;
 	}
-	/* The pseudo header's TCP length, the doff word, then the new bytes as a sum. */
+	/* The pseudo header's TCP length, the doff word, then old options -> TOA + old options. */
 	if (bpf_l4_csum_replace(skb, csum_off, bpf_htons(s->tcp_len), bpf_htons(s->tcp_len + len),
 				BPF_F_PSEUDO_HDR | 2))
 		return -1;
 	if (bpf_l4_csum_replace(skb, csum_off, old_word, new_word, 2))
 		return -1;
-	diff = bpf_csum_diff(0, 0, opt, len == 8 ? 8 : 20, 0);
+	diff = bpf_csum_diff((__be32 *)old, optlen, (__be32 *)nw, newlen, 0);
 	if (diff < 0 || bpf_l4_csum_replace(skb, csum_off, 0, diff, 0))
 		return -1;
 	return 0;
@@ -209,7 +234,7 @@ static __always_inline int handle(struct __sk_buff *skb)
 		COUNT(skipped_payload);
 		return TC_ACT_OK;
 	}
-	if (s.hdr_len - 20 + len > 40) {
+	if (s.hdr_len - 20 + len > MAX_OPT_LEN) {
 		COUNT(skipped_no_room);
 		return TC_ACT_OK;
 	}

@@ -13,13 +13,13 @@ import { TcplensError } from '../errors.js';
 import { tcAttach, TC_INGRESS } from '../kernel/tc.js';
 import { withNetns } from './netns.js';
 import { PIN_ROOT, type TcAttachmentRecord } from './state.js';
-import type { ToaDialect } from './topology.js';
+import type { ToaDialect } from '../net/toa.js';
 
 export const TOA_OBJECT = objectPath('src/lab/toa-insert');
 const PINNED_MAPS = ['counters', 'handshakes'] as const;
 const PERCPU_ARRAY = 6; // enum bpf_map_type
 
-export type ToaCounters = Record<'inserted_syn' | 'inserted_ack' | 'skipped_no_room' | 'skipped_payload' | 'failed', number>;
+export type ToaInserterCounters = Record<'inserted_syn' | 'inserted_ack' | 'skipped_no_room' | 'skipped_payload' | 'failed', number>;
 
 /** Load and attach; returns what was attached. Maps are pinned under pinDir. */
 export function attachToaInserter(netns: string, devs: string[], toa4: ToaDialect, toa6: ToaDialect, pinDir: string,
@@ -43,7 +43,7 @@ export function attachToaInserter(netns: string, devs: string[], toa4: ToaDialec
 }
 
 /** Counters from the pinned map, or null when nothing is pinned there. */
-export function readToaCounters(pinDir: string): ToaCounters | null {
+export function readToaCounters(pinDir: string): ToaInserterCounters | null {
   const path = join(pinDir, 'counters');
   if (!existsSync(path)) return null;
   const fd = bpf.obj_get(path) as number;
@@ -52,7 +52,7 @@ export function readToaCounters(pinDir: string): ToaCounters | null {
   try {
     const layout = obj.struct('toa_insert_counters');
     const map = new BpfMap('counters', fd, 4, layout.size, 1, PERCPU_ARRAY);
-    return layout.sumPerCpu(map.percpuValue(0), numPossibleCpus()) as ToaCounters;
+    return layout.sumPerCpu(map.percpuValue(0), numPossibleCpus()) as ToaInserterCounters;
   } finally {
     obj.close();
     c.close(fd);

@@ -10,11 +10,10 @@
 //   virtual IP: 10.I.255.1 and fd00:I:ff::1 (on the balancer's lo)
 import { TcplensError } from '../errors.js';
 import { formatAddr, parseAddr } from '../net/addr.js';
+import type { ToaDialect } from '../net/toa.js';
 
 export const LIMITS = { clients: 32, servers: 16, hops: 16, index: 250 } as const;
 export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,15}$/;
-
-export interface ToaDialect { kind: number; len: 8 | 20 }
 
 export interface LabOptions {
   name: string;
@@ -54,7 +53,7 @@ export interface LabNode {
 }
 
 /** A veth pair: end a in node a, end b in node b. */
-export interface Link { a: string; aDev: string; b: string; bDev: string }
+export interface VethLink { a: string; aDev: string; b: string; bDev: string }
 
 export interface Topology {
   options: LabOptions;
@@ -63,7 +62,7 @@ export interface Topology {
   lbAddr4: string;
   lbAddr6?: string;
   nodes: LabNode[];
-  links: Link[];
+  links: VethLink[];
   /** the balancer's client-facing devices, where the TOA inserter sits */
   clientFacing: string[];
   servers: { node: string; ip4: string; ip6?: string }[];
@@ -93,7 +92,7 @@ export function planLab(o: LabOptions): Topology {
   // Written the way tcplens prints addresses (RFC 5952), so outputs compare as strings.
   const v6 = (s: string) => (o.ipv6 ? formatAddr(parseAddr(s)!.bytes, 6) : undefined);
   const nodes: LabNode[] = [];
-  const links: Link[] = [];
+  const links: VethLink[] = [];
   const lb: LabNode = {
     name: 'lb', role: 'lb', netns: ns('lb'), forwarding: true, routes: [],
     ifaces: [

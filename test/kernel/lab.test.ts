@@ -39,7 +39,7 @@ function csumErrors(netns: string): number {
 
 before(async () => {
   lab = await labUp({ name, clients: 3, servers: 3, hops: [0, 1, 2], ipv6: true, port: 80,
-    toa4: { kind: 254, len: 8 }, toa6: { kind: 253, len: 20 } });
+    toa4: { kind: 254, len: 8, family: 4 }, toa6: { kind: 253, len: 20, family: 6 } });
 });
 
 after(async () => {
@@ -47,10 +47,22 @@ after(async () => {
   assert.deepEqual(leftovers(name), []);
 });
 
-test('every client reaches a server whose socket sees the balancer; the SYN and handshake ACK carry the client in TOA', async () => {
+/** The option kinds in order (NOPs and the end marker left out). */
+function kinds(options: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < options.length && options[i] !== 0;) {
+    if (options[i] === 1) { i++; continue; }
+    out.push(options[i]);
+    i += Math.max(options[i + 1] ?? 1, 1);
+  }
+  return out;
+}
+
+test('every client reaches a server whose socket sees the balancer; the SYN and handshake ACK carry the client in TOA, first, before the client\'s own options', async () => {
   const t = lab.topology;
-  const files = t.servers.map((s) => join(tmpdir(), `tcplens-${name}-${s.node}.pcap`));
-  const caps = await Promise.all(t.servers.map((s, i) => startCapture(ns(s.node), 'eth0', files[i], 'tcp port 80')));
+  const capNodes = [...t.servers.map((s) => s.node), ...t.clients.map((c) => c.node)];
+  const files = capNodes.map((n) => join(tmpdir(), `tcplens-${name}-${n}.pcap`));
+  const caps = await Promise.all(capNodes.map((n, i) => startCapture(ns(n), 'eth0', files[i], 'tcp port 80')));
   const answers: { answer: Answer; client: (typeof t.clients)[number]; family: 4 | 6 }[] = [];
   const seen: CapturedSegment[][] = [];
   try {
@@ -64,6 +76,7 @@ test('every client reaches a server whose socket sees the balancer; the SYN and 
     for (const f of files) rmSync(f, { force: true });
   }
   assert.equal(answers.length, 6);
+  const sent = seen.slice(t.servers.length).flat();
 
   for (const { answer, client, family } of answers) {
     const own = split(answer.client);
@@ -81,6 +94,17 @@ test('every client reaches a server whose socket sees the balancer; the SYN and 
     assert.deepEqual(findToa(syn[0].options), want, 'TOA on the SYN');
     assert.deepEqual(findToa(acks[0].options), want, 'TOA on the handshake-completing ACK');
     assert.ok(acks[0].seq === syn[0].seq + 1);
+
+    // What the client itself sent: its options must follow the TOA unchanged, in order.
+    const mine = sent.filter((s) => s.src === own.addr && s.sport === own.port);
+    const clientSyn = mine.find((s) => s.flags === 0x02)!;
+    const clientAck = mine.find((s) => s.flags === 0x10 && s.payloadLen === 0 && s.seq === clientSyn.seq + 1)!;
+    assert.ok(clientSyn && clientAck, `the client's own SYN and ACK were captured for ${answer.client}`);
+    assert.deepEqual(kinds(clientSyn.options).sort(), [2, 3, 4, 8], 'the client sends MSS, window scale, SACK permitted, timestamps');
+    for (const [what, at, from] of [['SYN', syn[0], clientSyn], ['handshake ACK', acks[0], clientAck]] as const) {
+      assert.deepEqual([at.options[0], at.options[1]], [want.kind, want.len], `the TOA is the first option of the ${what}`);
+      assert.deepEqual([...at.options.subarray(want.len)], [...from.options], `the client's ${what} options follow the TOA, in order`);
+    }
     const later = conn.filter((s) => s !== syn[0] && s !== acks[0]);
     assert.ok(later.length > 0 && later.every((s) => findToa(s.options) === null), 'no TOA after the handshake');
     // Every router and the balancer took one off the TTL: client i is hops[i] + 1 forwards away.
@@ -109,16 +133,17 @@ test('connections are spread over the servers round robin, per family', () => {
   assert.equal(dnat.ipv6, 3 + 3 * n);
 });
 
-// A SYN whose options already fill 40 bytes: the balancer must pass it on untouched and count it.
-function fullSyn(src: Uint8Array, dst: Uint8Array, sport: number): Buffer {
-  // MSS, SACK permitted, timestamps, NOPs, window scale: 40 bytes.
-  const opts = [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, ...Array(21).fill(1), 3, 3, 7];
-  assert.equal(opts.length, 40);
-  const h = Buffer.alloc(60);
+// MSS, SACK permitted, timestamps, NOPs, window scale: 40 bytes, no room for a TOA.
+const FULL_OPTIONS = [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, ...Array(21).fill(1), 3, 3, 7];
+
+/** A raw IPv4 SYN (TCP header only; the kernel adds the IP header) with the options given. */
+function rawSyn(src: Uint8Array, dst: Uint8Array, sport: number, opts: number[]): Buffer {
+  assert.equal(opts.length % 4, 0);
+  const h = Buffer.alloc(20 + opts.length);
   h.writeUInt16BE(sport, 0);
   h.writeUInt16BE(80, 2);
   h.writeUInt32BE(12345, 4);
-  h[12] = 15 << 4;
+  h[12] = (h.length / 4) << 4;
   h[13] = 0x02;
   h.writeUInt16BE(64240, 14);
   Buffer.from(opts).copy(h, 20);
@@ -131,17 +156,17 @@ function fullSyn(src: Uint8Array, dst: Uint8Array, sport: number): Buffer {
   return h;
 }
 
-test('a SYN with no room left for the option is forwarded untouched and counted as skipped', async () => {
+/** Send a raw SYN from client1 to the IPv4 VIP; what the servers received of it. */
+async function sendRawSyn(sport: number, opts: number[]): Promise<CapturedSegment[]> {
   const t = lab.topology;
   const libc = koffi.load('libc.so.6');
   const socket = libc.func('int socket(int, int, int)');
   const sendto = libc.func('intptr_t sendto(int, void *, size_t, int, void *, uint32_t)');
   const close = libc.func('int close(int)');
-  const before = labStatus(name).toa.counters!;
-  const files = t.servers.map((s) => join(tmpdir(), `tcplens-${name}-full-${s.node}.pcap`));
+  const files = t.servers.map((s) => join(tmpdir(), `tcplens-${name}-raw-${s.node}.pcap`));
   const caps = await Promise.all(t.servers.map((s, i) => startCapture(ns(s.node), 'eth0', files[i], 'tcp[tcpflags] == tcp-syn')));
   const client = t.clients[0];
-  const syn = fullSyn(parseAddr(client.ip4)!.bytes, parseAddr(t.vip4)!.bytes, 40404);
+  const syn = rawSyn(parseAddr(client.ip4)!.bytes, parseAddr(t.vip4)!.bytes, sport, opts);
   withNetns(ns(client.node), () => {
     const fd = socket(2 /* AF_INET */, 3 /* SOCK_RAW */, 6 /* IPPROTO_TCP: the kernel adds the IP header */) as number;
     assert.ok(fd >= 0);
@@ -154,7 +179,12 @@ test('a SYN with no room left for the option is forwarded untouched and counted 
   await new Promise((r) => setTimeout(r, 300));
   const got = (await Promise.all(caps.map((c) => c.stop()))).flat();
   for (const f of files) rmSync(f, { force: true });
-  const arrived = got.filter((s) => s.sport === 40404);
+  return got.filter((s) => s.sport === sport);
+}
+
+test('a SYN with no room left for the option is forwarded untouched and counted as skipped', async () => {
+  const before = labStatus(name).toa.counters!;
+  const arrived = await sendRawSyn(40404, FULL_OPTIONS);
   assert.equal(arrived.length, 1, 'the SYN reached a server');
   assert.equal(arrived[0].options.length, 40);
   assert.equal(findToa(arrived[0].options), null);
@@ -162,4 +192,26 @@ test('a SYN with no room left for the option is forwarded untouched and counted 
   const after = labStatus(name).toa.counters!;
   assert.equal(after.skipped_no_room - before.skipped_no_room, 1);
   assert.equal(after.inserted_syn, before.inserted_syn);
+});
+
+test('a client that forges its own TOA on its SYN finds the balancer\'s TOA ahead of it', async () => {
+  const t = lab.topology;
+  // MSS, then a 254/8 naming 192.0.2.7:7777, then NOP NOP and window scale.
+  const forged = [254, 8, 0x1e, 0x61, 192, 0, 2, 7];
+  const opts = [2, 4, 0x05, 0xb4, ...forged, 1, 1, 3, 3, 7, 1, 1, 1];
+  const arrived = await sendRawSyn(40405, opts);
+  assert.equal(arrived.length, 1, 'the SYN reached a server');
+  const o = arrived[0].options;
+  assert.deepEqual(findToa(o), { kind: 254, len: 8, port: 40405, addr: t.clients[0].ip4 }, 'the first TOA is the balancer\'s');
+  assert.deepEqual([...o.subarray(8)], opts, 'the forged option and the rest follow, unchanged');
+  assert.ok(arrived[0].tcpChecksumOk && arrived[0].ipChecksumOk);
+});
+
+test('the state records the id of the TC program each filter runs (read back from bpf_tc_opts)', () => {
+  assert.equal(lab.tc.length, lab.topology.clientFacing.length);
+  for (const a of lab.tc) {
+    assert.ok(a.progId > 0, `${a.dev} has a program id`);
+    const info = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(a.progId), '--json'], { encoding: 'utf8' }));
+    assert.equal(info.name, 'toa_insert');
+  }
 });

@@ -3,11 +3,11 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { planLab, ipBatch, labNetnsPattern, validateName, type LabOptions } from '../../src/lab/topology.js';
 import { nftRuleset, dnatCounts } from '../../src/lab/nft.js';
-import { labRequest, parseHops, parseToa } from '../../src/lab/options.js';
+import { labRequest, parseHops, parseToa } from '../../src/cli/lab-options.js';
 import { TcplensError } from '../../src/errors.js';
 
 const base: LabOptions = { name: 'x', index: 7, clients: 3, servers: 2, hops: [0, 1, 2], ipv6: true,
-  toa4: { kind: 254, len: 8 }, toa6: { kind: 253, len: 20 }, port: 80 };
+  toa4: { kind: 254, len: 8, family: 4 }, toa6: { kind: 253, len: 20, family: 6 }, port: 80 };
 
 function code(fn: () => unknown): string {
   try {
@@ -82,9 +82,11 @@ test('nftables: DNAT round robin over the servers, SNAT to the balancer', () => 
 });
 
 test('flags: TOA dialects, hop lists and counts', () => {
-  assert.deepEqual(parseToa([]), { toa4: { kind: 254, len: 8 }, toa6: { kind: 253, len: 20 } });
-  assert.deepEqual(parseToa(['200/8,254/20']), { toa4: { kind: 200, len: 8 }, toa6: { kind: 254, len: 20 } });
-  for (const bad of ['254', '254/10', '2/8', '256/8', 'x/8', '8/8']) assert.equal(code(() => parseToa([bad])), 'TCPLENS_ERR_BAD_FLAG', bad);
+  assert.deepEqual(parseToa([]), { toa4: { kind: 254, len: 8, family: 4 }, toa6: { kind: 253, len: 20, family: 6 } });
+  assert.deepEqual(parseToa(['200/8,254/20']), { toa4: { kind: 200, len: 8, family: 4 }, toa6: { kind: 254, len: 20, family: 6 } });
+  // The one dialect parser (net/toa), so the same rules and code as accept's and toa's --toa.
+  for (const bad of ['254', '254/10', '2/8', '256/8', 'x/8', '8/8']) assert.equal(code(() => parseToa([bad])), 'TCPLENS_ERR_BAD_TOA', bad);
+  assert.throws(() => parseToa(['254/12']), /--toa 254\/12: /);
   assert.deepEqual(parseHops('0,1,2', undefined), { hops: [0, 1, 2], clients: 3 });
   assert.deepEqual(parseHops('2', 4), { hops: [2, 2, 2, 2], clients: 4 });
   assert.deepEqual(parseHops(undefined, 2), { hops: [0, 0], clients: 2 });

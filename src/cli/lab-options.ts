@@ -1,28 +1,28 @@
-// Flag values -> a lab request, with every mistake a TCPLENS_ERR_BAD_FLAG that says what is allowed.
+// `tcplens lab` flag values -> a lab request; every mistake is a TCPLENS_ERR_BAD_FLAG (a bad
+// dialect: TCPLENS_ERR_BAD_TOA, as for accept and toa) that says what is allowed.
 import { TcplensError } from '../errors.js';
-import { intFlag } from '../cli/flags.js';
-import { LIMITS, validateName, type ToaDialect } from './topology.js';
-import type { LabRequest } from './lab.js';
+import { parseDialect, type ToaDialect } from '../net/toa.js';
+import { LIMITS, validateName } from '../lab/topology.js';
+import type { LabRequest } from '../lab/lab.js';
+import { intFlag } from './flags.js';
 
-// Kinds the Linux stack itself reads: a TOA under one of these would break the handshake.
-const KERNEL_KINDS = new Set([0, 1, 2, 3, 4, 5, 8, 19, 28, 29, 30, 34]);
+export const DEFAULT_TOA4: ToaDialect = { kind: 254, len: 8, family: 4 };
+export const DEFAULT_TOA6: ToaDialect = { kind: 253, len: 20, family: 6 };
 
-export const DEFAULT_TOA4: ToaDialect = { kind: 254, len: 8 };
-export const DEFAULT_TOA6: ToaDialect = { kind: 253, len: 20 };
-
-/** `--toa 254/8`, `--toa 253/20`, or both: len 8 is the IPv4 dialect, len 20 the IPv6 one. */
+/** `--toa 254/8`, `--toa 253/20`, or both: the dialect's family says which one it replaces. */
 export function parseToa(values: string[]): { toa4: ToaDialect; toa6: ToaDialect } {
   const out = { toa4: DEFAULT_TOA4, toa6: DEFAULT_TOA6 };
   for (const v of values.flatMap((x) => x.split(',')).filter(Boolean)) {
-    const m = /^(\d{1,3})\/(\d{1,2})$/.exec(v.trim());
-    const kind = m ? Number(m[1]) : NaN;
-    const len = m ? Number(m[2]) : NaN;
-    if (!m || kind > 255 || KERNEL_KINDS.has(kind) || (len !== 8 && len !== 20)) {
-      throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--toa ${v}: expected KIND/LEN with LEN 8 (IPv4) or 20 (IPv6)`,
-        'e.g. --toa 254/8 or --toa 254/20; KIND is at most 255 and not one Linux reads itself (0-5, 8, 19, 28-30, 34)');
+    let d: ToaDialect;
+    try {
+      d = parseDialect(v);
+    } catch (e) {
+      // The one parser's code and hint, with the flag named: a user may give several.
+      const err = e as TcplensError;
+      throw new TcplensError(err.code, `--toa ${v}: ${err.message}`, err.hint);
     }
-    if (len === 8) out.toa4 = { kind, len: 8 };
-    else out.toa6 = { kind, len: 20 };
+    if (d.family === 4) out.toa4 = d;
+    else out.toa6 = d;
   }
   return out;
 }
