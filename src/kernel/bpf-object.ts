@@ -119,7 +119,7 @@ export class BpfObject {
   }
 
   /** Run a packet program once through BPF_PROG_TEST_RUN. */
-  testRun(program: string, data: Uint8Array, repeat = 1): { retval: number; duration: number; dataOut: Buffer } {
+  testRun(program: string, data: Uint8Array, repeat = 0): { retval: number; duration: number; dataOut: Buffer } {
     const dataIn = Buffer.from(data);
     const dataOut = Buffer.alloc(data.length + 256);
     const opts = testRunOpts({ dataIn, dataOut, repeat });

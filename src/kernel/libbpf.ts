@@ -115,7 +115,8 @@ export function testRunOpts(v: TestRunIn): Buffer {
   if (v.dataIn) { b.writeBigUInt64LE(koffi.address(v.dataIn), at('data_in')); b.writeUInt32LE(v.dataIn.length, at('data_size_in')); }
   if (v.dataOut) { b.writeBigUInt64LE(koffi.address(v.dataOut), at('data_out')); b.writeUInt32LE(v.dataOut.length, at('data_size_out')); }
   if (v.ctxIn) { b.writeBigUInt64LE(koffi.address(v.ctxIn), at('ctx_in')); b.writeUInt32LE(v.ctxIn.length, at('ctx_size_in')); }
-  b.writeInt32LE(v.repeat ?? 1, at('repeat'));
+  // 0 means once for packet programs; raw_tp and syscall programs refuse anything else.
+  b.writeInt32LE(v.repeat ?? 0, at('repeat'));
   return b;
 }
 

@@ -43,11 +43,11 @@ export function dialectTable(extra: readonly string[], keepDefaults = true): Toa
   return out;
 }
 
-export type ToaStatus = 'none' | 'found' | 'malformed' | 'conflict';
+export type ToaParseStatus = 'none' | 'found' | 'malformed' | 'conflict';
 
 export interface ToaResult {
   /** conflict: two or more options of a configured dialect; the fields describe the first */
-  status: ToaStatus;
+  status: ToaParseStatus;
   kind?: number;
   len?: number;
   family?: Family;

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { readlinkSync } from 'node:fs';
 import { Lines, NetPair } from './helpers/netns.js';
 import { ToaWriter, WRITE_ACK, WRITE_SYN } from './helpers/toa-writer.js';
+import { SERVERS } from './helpers/toa-harness.js';
 import { cliPath, startTcplens } from './helpers/tcplens-cli.js';
 import { encodeToa } from '../../src/net/toa.js';
 import { parseAddr } from '../../src/net/addr.js';
@@ -257,14 +258,7 @@ test('a listener opened before tcplens, in another namespace, gets its pid, comm
 });
 
 test('--save-syn: TCP_SAVE_SYN is on only while tcplens runs, and listeners opened before are named', async () => {
-  // A listener that answers each connection with its own TCP_SAVE_SYN setting.
-  const flagServer = (port: number) => ['python3', '-u', '-c', `
-import socket
-s = socket.socket(socket.AF_INET); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", ${port})); s.listen(8)
-print("listening", flush=True)
-while True:
-    c, _ = s.accept(); c.sendall(b"%d\\n" % s.getsockopt(socket.SOL_TCP, 27)); c.close()
-`];
+  const flagServer = SERVERS.saveSynFlag;
   const old = pair.spawnIn(pair.server, flagServer(PORT + 1));
   await new Promise((r) => old.stdout!.once('data', r));
   const t = await startTcplens(['accept', '--json', '--merge-window', '0', '--save-syn', '--cgroup', pair.server.cgroup]);

@@ -32,3 +32,18 @@ test('a verifier rejection is summarised, with the full log on demand', () => {
 test('a missing object is TCPLENS_ERR_NOT_BUILT with a hint to build', () => {
   assert.throws(() => BpfObject.open(objectPath('src/capabilities/nope/nope')), { code: 'TCPLENS_ERR_NOT_BUILT' });
 });
+
+test('EINVAL (a bad argument: a map of size 0) is a load error with libbpf\'s words, not "unsupported"', () => {
+  const obj = BpfObject.open(objectPath('src/capabilities/accept/accept'));
+  try {
+    obj.setMaxEntries('merge', 0);
+    assert.throws(() => obj.load(), (e: unknown) => {
+      assert.ok(e instanceof TcplensError);
+      assert.equal(e.code, 'TCPLENS_ERR_LOAD');
+      assert.match(e.message, /Invalid argument/);
+      return true;
+    });
+  } finally {
+    obj.close();
+  }
+});

@@ -33,6 +33,14 @@ export function shown(c: { addr: string; port: number }, dualStack: boolean): st
 }
 
 export const SERVERS = {
+  /** python3: answers each connection with its listening socket's TCP_SAVE_SYN setting ("0"/"1") */
+  saveSynFlag: (port: number) => ['python3', '-u', '-c', `
+import socket
+s = socket.socket(socket.AF_INET); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", ${port})); s.listen(8)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept(); c.sendall(b"%d\\n" % s.getsockopt(socket.SOL_TCP, 27)); c.close()
+`],
   /** test/kernel/helpers/tcp-server: says what socket.remoteAddress/remotePort are, then closes */
   nodeTcp: (port: number, host = '::') => [process.execPath, join(HELPERS, 'tcp-server.js'), host, String(port)],
   /** node:http, unmodified: the body is req.socket.remoteAddress and remotePort */
