@@ -10,6 +10,7 @@
 
 #define TOA_SOL_TCP 6
 #define TOA_TCP_BPF_SYN 1005
+#define TOA_TCP_BPF_SYN_IP 1006
 
 #define TOA_FROM_NONE 0
 #define TOA_FROM_ACK 1

@@ -39,6 +39,7 @@ const columns: Column<AcceptRecord>[] = [
   { title: 'CLIENT', width: 22, value: (r) => r.client ?? (r.toa && !r.trusted ? `(untrusted ${r.toa.claimed})` : null) },
   { title: 'TOA', width: 12, value: (r) => (r.malformed === 'conflict' ? 'CONFLICT' : r.toa ? `${r.toa.kind}/${r.toa.len} ${r.toa.source}` : r.malformed ? 'malformed' : null) },
   { title: 'COUNT', width: 6, value: (r) => (r.summary ? `=${r.count}` : r.count) },
+  { title: 'HOPS', width: 4, value: (r) => r.hops },
   { title: 'KNS', width: 6, value: (r) => r.kernel_ns },
   { title: 'PROCESS', width: 16, value: (r) => (r.pid ? `${r.pid}/${r.comm}` : null) },
   { title: 'CGROUP', width: 0, value: (r) => r.cgroup },

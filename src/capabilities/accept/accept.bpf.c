@@ -200,6 +200,47 @@ static __always_inline int toa_from_sk_user_data(struct tcp_sock *tp, struct toa
 	return toa_from_toako(ud, toa);
 }
 
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+/* The TTL (IPv4) or hop limit (IPv6) of an IP header that starts at `ip` in kernel memory. */
+static __always_inline __u8 ttl_at(const unsigned char *ip)
+{
+	__u8 first = 0, ttl = 0;
+
+	if (bpf_probe_read_kernel(&first, 1, ip))
+		return 0;
+	if (first >> 4 == 4)
+		bpf_probe_read_kernel(&ttl, 1, ip + 8);
+	else if (first >> 4 == 6)
+		bpf_probe_read_kernel(&ttl, 1, ip + 7);
+	return ttl;
+}
+
+/* How far the client's handshake came: the saved SYN's IP header with --save-syn (its TTL is the
+ * SYN's own), else the handshake-completing ACK's, which took the same path: sock_ops hands us
+ * that skb from its TCP header on, so its IP header is reached through the kernel's context. */
+static __always_inline __u8 handshake_ttl(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock_ops_kern *k;
+	struct sk_buff *skb;
+
+	if (save_syn) {
+		__u8 syn[64] = {};
+
+		if (bpf_getsockopt(skops, TOA_SOL_TCP, TOA_TCP_BPF_SYN_IP, syn, 60) >= 20) {
+			if (syn[0] >> 4 == 4)
+				return syn[8];
+			if (syn[0] >> 4 == 6)
+				return syn[7];
+		}
+	}
+	k = bpf_cast_to_kern_ctx(skops);
+	skb = k->skb;
+	if (!skb)
+		return 0;
+	return ttl_at(BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header));
+}
+
 /* The cgroup of the socket: its creator's, inherited by every child of a listener. */
 static __always_inline __u64 socket_cgroup(struct sock *sk)
 {
@@ -227,6 +268,7 @@ static __always_inline int on_passive_established(struct bpf_sock_ops *skops)
 	ev.first_ns = ev.last_ns = start;
 	ev.count = 1;
 	ev.netns = bpf_get_netns_cookie(skops);
+	ev.ttl = handshake_ttl(skops);
 	if (tp) {
 		ev.cgroup_id = socket_cgroup((struct sock *)tp);
 		ev.netns_ino = netns_ino_of((struct sock *)tp);

@@ -34,6 +34,7 @@ struct accept_event {
 	__u8 toa_len;
 	__u8 toa_source;
 	__u8 flags;
+	__u8 ttl;        /* IP TTL / hop limit the client's handshake arrived with (0: unknown) */
 	char comm[16];
 };
 

@@ -9,6 +9,7 @@ import type { StructLayout } from '../../kernel/btf.js';
 import type { BpfMap } from '../../kernel/bpf-map.js';
 import { formatEndpoint, type Cidr, type Family } from '../../net/addr.js';
 import type { ToaDialect } from '../../net/toa.js';
+import { hopDistance } from '../../net/ttl.js';
 import { toaTablesRodata } from '../shared/toa-tables.js';
 import { undoSaveSyn, type SaveSynUndo } from '../shared/save-syn.js';
 import { ListenerNames, type Listener } from './who.js';
@@ -55,6 +56,10 @@ export interface AcceptRecord {
   count: number;
   /** a merge window closing: the final count of a key whose first connection was reported already */
   summary: boolean;
+  /** TTL / hop limit the client's handshake arrived with, and the hops that implies (behind a
+   * FULLNAT balancer: the balancer's distance, since it is the balancer's packet that arrives) */
+  ttl: number | null;
+  hops: number | null;
   /** in-kernel cost per connection, ns */
   kernel_ns: number;
   pid: number | null;
@@ -88,7 +93,7 @@ export class AcceptDecoder {
     this.o = Object.fromEntries(['first_ns', 'last_ns', 'kernel_ns', 'netns', 'cgroup_id'].map((n) => [n, event.offset(n, 8)]));
     for (const n of ['count', 'pid', 'netns_ino']) this.o[n] = event.offset(n, 4);
     for (const n of ['local', 'peer', 'client']) this.o[n] = event.offset(n, endpoint.size);
-    for (const n of ['toa_kind', 'toa_len', 'toa_source', 'flags']) this.o[n] = event.offset(n, 1);
+    for (const n of ['toa_kind', 'toa_len', 'toa_source', 'flags', 'ttl']) this.o[n] = event.offset(n, 1);
     this.o.comm = event.offset('comm', 16);
     this.ep = { addr: endpoint.offset('addr', 16), port: endpoint.offset('port', 2), family: endpoint.offset('family', 1) };
     this.wallMinusMonoMs = Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
@@ -105,6 +110,7 @@ export class AcceptDecoder {
     const comm = pid ? this.cString(dv, at + o.comm, 16) : '';
     const netns = dv.getUint32(at + o.netns_ino, true);
     const summary = (flags & F_SUMMARY) !== 0;
+    const ttl = dv.getUint8(at + o.ttl) || null;
     const record: AcceptRecord = {
       time: this.wall(dv.getBigUint64(at + o.first_ns, true)),
       local: this.endpoint(dv, at + o.local),
@@ -115,6 +121,8 @@ export class AcceptDecoder {
       malformed: flags & F_CONFLICT ? 'conflict' : flags & F_MALFORMED ? 'bad_option' : null,
       count,
       summary,
+      ttl,
+      hops: ttl === null ? null : hopDistance(ttl),
       kernel_ns: count ? Math.round(Number(dv.getBigUint64(at + o.kernel_ns, true)) / count) : 0,
       pid: pid || null,
       comm: pid ? comm : null,

@@ -73,11 +73,11 @@ export function checkToaConfig(cfg: ToaConfig): void {
 export function enableToa(cfg: ToaConfig, dir = toaPinDir()): EnableReport {
   checkToaConfig(cfg);
   const notes: string[] = [];
-  const mounted = bpffsDir(dir);
+  const mounted = bpffsDir(BPFFS_ROOT); // mounts one if the machine has none
   if (mounted) notes.push(mounted);
   return withLock(toaLockPath(dir), LOCK_WHAT, (lock) => {
     if (lock.staleTakenFrom !== null) notes.push(`took over a stale lock left by pid ${lock.staleTakenFrom}`);
-    bpffsDir(dir); // again: a disable may have removed it while we waited for the lock
+    bpffsDir(dir); // under the lock: nothing of ours appears while another enable holds it
     const old = readPinned(dir);
     try {
       const obj = BpfObject.open(objectPath(TOA_OBJECT));
