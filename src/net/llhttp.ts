@@ -55,6 +55,9 @@ let inputPtr = 0;
 let current: LlhttpParser | null = null;
 const methodNames: string[] = [];
 
+/** Bytes of WebAssembly memory llhttp holds (for tests that bound memory). */
+export function llhttpMemoryBytes(): number { return wasm ? wasm.memory.buffer.byteLength : 0; }
+
 function view(): Buffer {
   const b = wasm!.memory.buffer;
   if (b !== memBuffer) { memBuffer = b; memView = Buffer.from(b); }
