@@ -58,10 +58,9 @@ export class CaptureReader {
       // Copy the tail: holding a view would pin the whole chunk.
       this.held = stop === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(stop));
     } catch (e) {
-      this.held = Buffer.alloc(0);
-      this.failed = e instanceof TcplensError ? e
-        : new TcplensError('TCPLENS_ERR_PCAP', `unreadable capture: ${(e as Error).message}`, 'the file is damaged');
-      throw this.failed;
+      // The parsers throw only TcplensErrors; anything else is a bug (ours or the sink's), shown as such.
+      if (e instanceof TcplensError) { this.held = Buffer.alloc(0); this.failed = e; }
+      throw e;
     }
   }
 
