@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { CaptureReader } from '../../src/net/capture-reader.js';
 import { HttpPipeline } from '../../src/net/http-pipeline.js';
 import { PcapWriter } from '../../src/net/pcap.js';
-import { TcpConversation } from '../../test/helpers/tcp-conversation.js';
+import { pcapRecord, TcpConversation } from '../../test/helpers/tcp-conversation.js';
 
 const targetBytes = Number(process.argv[2] ?? 50) * 1e6;
 
@@ -37,7 +37,7 @@ function generate(): { file: string; dir: string; requests: number } {
       batch.push(c.fin(true).fin(false));
     }
     for (const f of batch.flatMap((c) => c.frames).sort((a, b) => a.timeMs - b.timeMs)) {
-      const rec = w.record(Math.floor(f.timeMs / 1000), (f.timeMs % 1000) * 1e6, f.frame);
+      const rec = pcapRecord(w, f);
       parts.push(rec);
       size += rec.length;
     }

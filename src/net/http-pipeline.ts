@@ -31,6 +31,21 @@ export interface HttpPipelineCounters {
   http: Http1Counters;
 }
 
+/** The end-of-run figures `tcplens http` prints (kernel drops are the capture's to add). */
+export interface HttpPipelineSummary {
+  packets: number;
+  bytes: number;
+  skipped: number;
+  filtered_out: number;
+  flows: number;
+  exchanges: number;
+  incomplete: number;
+  parse_errors: number;
+  /** Connections evicted from a full table plus holes given up at a memory limit. */
+  evictions: number;
+  gaps: number;
+}
+
 /** How often (in packet time) idle flows are looked for. */
 const EXPIRE_EVERY_MS = 1000;
 
@@ -84,6 +99,15 @@ export class HttpPipeline {
       this.lastExpireMs = timeMs;
       this.reassembler.expire(timeMs);
     }
+  }
+
+  summary(): HttpPipelineSummary {
+    const c = this.counters;
+    return {
+      packets: c.packets, bytes: c.bytes, skipped: Object.values(c.skipped).reduce((a, b) => a + (b ?? 0), 0), filtered_out: c.filteredOut,
+      flows: c.reassembly.flows, exchanges: c.exchanges, incomplete: c.incompleteExchanges, parse_errors: c.http.parseErrors,
+      evictions: c.reassembly.evictedFlows + c.reassembly.holesGivenUp, gaps: c.reassembly.gaps,
+    };
   }
 
   /** End of input: every open connection closes; its unanswered requests come out incomplete. */

@@ -1,6 +1,7 @@
 // Builds the frames of TCP connections for tests and fixtures: handshake, data cut into segments,
 // FIN or RST, with VLAN tags or an IPIP tunnel, and times that advance by a fixed step. The test
 // then reorders, duplicates or drops frames as it likes. Pure: nothing is sent anywhere.
+import { PcapWriter } from '../../src/net/pcap.js';
 import { buildFrame, type FrameSpec } from './frames.js';
 
 export interface TimedFrame { frame: Uint8Array; timeMs: number; fromClient: boolean }
@@ -89,4 +90,14 @@ export class TcpConversation {
     for (const [req, resp] of exchanges) { c.send(true, req, mss); c.wait(5); c.send(false, resp, mss); }
     return c.fin(true).fin(false);
   }
+}
+
+/** One pcap record for a timed frame (its millisecond time split into seconds and nanoseconds). */
+export function pcapRecord(w: PcapWriter, f: TimedFrame): Buffer {
+  return w.record(Math.floor(f.timeMs / 1000), (f.timeMs % 1000) * 1e6, f.frame);
+}
+
+/** A whole classic pcap of the frames, in their order. */
+export function pcapOf(frames: TimedFrame[], w: PcapWriter = new PcapWriter({ nanosecond: true })): Buffer {
+  return Buffer.concat([w.header(), ...frames.map((f) => pcapRecord(w, f))]);
 }

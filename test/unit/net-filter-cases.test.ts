@@ -14,7 +14,7 @@ test('user-space filter gives every case-table verdict and reason', { timeout: 1
   }
 });
 
-test('the case table covers every kind of frame the issue names', () => {
+test('the case table covers every kind of frame the issue names', { timeout: 5_000 }, () => {
   const names = httpFilterCases.map((c) => c.name).join('\n');
   for (const kind of ['IPIP', 'QinQ', '802.1Q', 'IPv6 in IPv4', 'IPv6 hop-by-hop', 'fragment', 'host CIDR', 'data offset']) {
     assert.ok(names.includes(kind), kind);

@@ -6,9 +6,8 @@ import { isTcplensError } from '../../src/errors.js';
 import { CaptureReader } from '../../src/net/capture-reader.js';
 import { HttpPipeline } from '../../src/net/http-pipeline.js';
 import { llhttpMemoryBytes } from '../../src/net/llhttp.js';
-import { PcapWriter } from '../../src/net/pcap.js';
 import { httpFixture } from '../helpers/http-fixture.js';
-import { TcpConversation } from '../helpers/tcp-conversation.js';
+import { pcapOf, TcpConversation } from '../helpers/tcp-conversation.js';
 
 const SECONDS = Number(process.env.TCPLENS_FUZZ_SECONDS ?? 1.5);
 const T = { timeout: 60_000 };
@@ -69,8 +68,7 @@ test('mutated frames through the whole pipeline: no exception, bounded memory', 
 
 test('random and mutated captures: only TCPLENS_ERR_PCAP leaves the reader', T, () => {
   const { frames } = httpFixture();
-  const w = new PcapWriter({ nanosecond: true });
-  const good = Buffer.concat([w.header(), ...frames.slice(0, 200).map((f) => w.record(1, 0, f.frame))]);
+  const good = pcapOf(frames.slice(0, 200));
   let errors = 0;
   runFor(SECONDS, (r) => {
     const bytes = r() < 0.2 ? Uint8Array.from({ length: Math.floor(r() * 4000) }, () => Math.floor(r() * 256)) : mutate(good, r);

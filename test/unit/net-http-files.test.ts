@@ -10,6 +10,7 @@ import type { HttpExchange } from '../../src/net/http1.js';
 import { PcapWriter } from '../../src/net/pcap.js';
 import { httpFixture, type ExpectedExchange } from '../helpers/http-fixture.js';
 import { buildPcapng } from '../helpers/pcapng-builder.js';
+import { pcapOf } from '../helpers/tcp-conversation.js';
 
 function decode(bytes: Uint8Array, chunk: number): { ex: HttpExchange[]; p: HttpPipeline } {
   const ex: HttpExchange[] = [];
@@ -36,8 +37,7 @@ function check(ex: HttpExchange[], expected: ExpectedExchange[]): void {
 
 test('generated pcap, its tcpdump rewrite and a pcapng of it give the same exchanges', { timeout: 30_000 }, () => {
   const { frames, expected } = httpFixture();
-  const w = new PcapWriter({ nanosecond: true });
-  const pcap = Buffer.concat([w.header(), ...frames.map((f) => w.record(Math.floor(f.timeMs / 1000), (f.timeMs % 1000) * 1e6, f.frame))]);
+  const pcap = pcapOf(frames);
   const pcapng = buildPcapng([{ kind: 'shb' }, { kind: 'idb', linkType: 1, tsresol: 9 },
     ...frames.map((f) => ({ kind: 'epb' as const, iface: 0, ts: BigInt(f.timeMs) * 1_000_000n, data: f.frame }))]);
   const dir = mkdtempSync(join(tmpdir(), 'tcplens-http-'));
@@ -66,11 +66,10 @@ test('generated pcap, its tcpdump rewrite and a pcapng of it give the same excha
 
 test('a capture read as a stream (as --read - will) gives the same exchanges', { timeout: 10_000 }, async () => {
   const { frames, expected } = httpFixture();
-  const w = new PcapWriter();
   const dir = mkdtempSync(join(tmpdir(), 'tcplens-http-'));
   try {
     const file = join(dir, 'f.pcap');
-    writeFileSync(file, Buffer.concat([w.header(), ...frames.map((f) => w.record(Math.floor(f.timeMs / 1000), (f.timeMs % 1000) * 1e6, f.frame))]));
+    writeFileSync(file, pcapOf(frames, new PcapWriter()));
     const ex: HttpExchange[] = [];
     const p = new HttpPipeline({ ports: [80], onExchange: (e) => ex.push(e) });
     const r = new CaptureReader((rec) => p.record(rec));
@@ -85,8 +84,7 @@ test('a capture read as a stream (as --read - will) gives the same exchanges', {
 
 test('a capture cut in the middle still yields the exchanges before the cut', { timeout: 10_000 }, () => {
   const { frames } = httpFixture();
-  const w = new PcapWriter();
-  const pcap = Buffer.concat([w.header(), ...frames.map((f) => w.record(Math.floor(f.timeMs / 1000), 0, f.frame))]);
+  const pcap = pcapOf(frames, new PcapWriter());
   const { ex } = decode(pcap.subarray(0, Math.floor(pcap.length * 0.6) + 3), 4096);
   assert.ok(ex.some((e) => e.path === '/vlan' && e.status === 200));
 });

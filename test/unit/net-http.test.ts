@@ -113,6 +113,8 @@ test('reset, gap, and a flush with open exchanges', T, () => {
   assert.deepEqual([by['/g2'].status, by['/g2'].resp_bytes, by['/g2'].error], [200, 2, null], 're-synchronised at the next status line');
   assert.equal(by['/open'].error, 'no_response');
   assert.equal(p.counters.reassembly.gaps, 1);
+  assert.deepEqual(p.summary(), { packets: a.frames.length + bFrames.length + open.frames.length, bytes: p.counters.bytes, skipped: 0, filtered_out: 0,
+    flows: 3, exchanges: 4, incomplete: 3, parse_errors: 0, evictions: 0, gaps: 1 });
 });
 
 test('VLAN, QinQ, IPIP and IPv6 connections carry their context; IPv6 endpoints in brackets', T, () => {
