@@ -5,7 +5,7 @@
 // exchanges come out with error "parse_error". After a gap (or a capture that starts mid-stream)
 // a direction re-synchronises at the next request or status line.
 import type { CloseReason, FlowInfo, FlowTunnel, StreamSink } from './tcp-reassembly.js';
-import { LLHTTP_TYPE_REQUEST, LLHTTP_TYPE_RESPONSE, LlhttpParser, SKIP_BODY, UPGRADE_AFTER_HEADERS, type ExecuteResult, type LlhttpHandler } from './llhttp.js';
+import { LLHTTP_TYPE_REQUEST, LLHTTP_TYPE_RESPONSE, LlhttpParser, PAUSE, SKIP_BODY, UPGRADE_AFTER_HEADERS, type ExecuteResult, type LlhttpHandler } from './llhttp.js';
 
 export type ExchangeError = 'no_response' | 'gap' | 'reset' | 'parse_error';
 
@@ -68,20 +68,22 @@ interface Response { startMs: number; status: number; bodyBytes: number; interim
 const MAX_KEPT_VALUE = 1024;
 /** Requests awaiting a response on one connection; older ones are given up as no_response. */
 const MAX_PENDING_REQUESTS = 256;
+/** Client bytes held while an upgrade is undecided; past this they are given up (re-sync). */
+const MAX_UPGRADE_HELD = 64 * 1024;
 /** Bytes kept across chunks while looking for a start line, so one split in two is still found. */
 const RESYNC_TAIL = 64;
 // Not anchored to a line start: after a hole inside a body the next message follows the body's last byte.
 const REQUEST_START = /(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE|PROPFIND|PURGE) [\x21-\x7e]+ HTTP\/1\.[01]\r?\n/;
 const RESPONSE_START = /HTTP\/1\.[01] [1-5]\d\d[ \r]/;
 
-type StreamState = 'parse' | 'resync' | 'stopped';
+// 'upgrading': a request asked to switch protocols; its bytes wait until the response says yes or no.
+type StreamState = 'parse' | 'resync' | 'upgrading' | 'stopped';
 
 /** One direction's parser with its header-size accounting and re-sync state. */
 class Half {
   parser: LlhttpParser;
   state: StreamState = 'parse';
   headerBytes = 0;
-  inHeaders = false;
   held: Buffer = Buffer.alloc(0);
   constructor(type: typeof LLHTTP_TYPE_REQUEST | typeof LLHTTP_TYPE_RESPONSE, handler: LlhttpHandler) {
     this.parser = new LlhttpParser(type, handler);
@@ -102,6 +104,10 @@ export class Http1Connection implements StreamSink {
   private value = '';
   private readonly probeLower: string;
   private closed = false;
+  /** The request that asked to upgrade, while its answer is awaited. */
+  private upgradeReq: Request | null = null;
+  /** Client bytes past MAX_UPGRADE_HELD came while the upgrade was undecided. */
+  private upgradeOverflow = false;
 
   constructor(
     private readonly flow: FlowInfo,
@@ -118,12 +124,42 @@ export class Http1Connection implements StreamSink {
     this.nowMs = timeMs;
     const half = fromClient ? this.req : this.resp;
     if (half.state === 'stopped') return;
+    if (half.state === 'upgrading') { this.holdForUpgrade(data); return; }
     if (half.state === 'resync') {
       const found = this.findStart(half, data, fromClient ? REQUEST_START : RESPONSE_START);
       if (found === null) return;
       data = found;
     }
-    this.result(half, half.parser.execute(data));
+    let r = half.parser.execute(data);
+    // A response refused an upgrade: the response parser paused so the client's held requests
+    // are parsed (and queued) before the responses that follow are paired.
+    while (r.kind === 'paused') {
+      this.resumeAfterRefusedUpgrade();
+      half.parser.resume();
+      r = half.parser.execute(r.rest);
+    }
+    this.result(half, r);
+  }
+
+  private holdForUpgrade(data: Uint8Array): void {
+    const room = MAX_UPGRADE_HELD - this.req.held.length;
+    if (data.length > room) this.upgradeOverflow = true;
+    if (room > 0) this.req.held = Buffer.concat([this.req.held, data.subarray(0, room)]);
+  }
+
+
+  private resumeAfterRefusedUpgrade(): void {
+    const held = this.req.held;
+    this.req.held = Buffer.alloc(0);
+    this.req.parser.resumeAfterUpgrade();
+    if (this.upgradeOverflow) {
+      this.upgradeOverflow = false;
+      this.req.parser.reset();
+      this.req.state = 'resync';
+      return;
+    }
+    this.req.state = 'parse';
+    if (held.length > 0) this.result(this.req, this.req.parser.execute(held));
   }
 
   onGap(fromClient: boolean, bytes: number | null, timeMs: number): void {
@@ -140,7 +176,6 @@ export class Http1Connection implements StreamSink {
       }
     }
     if (fromClient) this.curReq = null; else this.curResp = null;
-    half.inHeaders = false;
     half.parser.reset();
     half.state = 'resync';
     half.held = Buffer.alloc(0);
@@ -172,10 +207,19 @@ export class Http1Connection implements StreamSink {
   private result(half: Half, r: ExecuteResult): void {
     if (r.kind === 'ok' || half.state !== 'parse') return;
     if (r.kind === 'upgrade') {
-      // CONNECT or Upgrade: what follows is another protocol. On the request side we wait for
-      // the response to pair; once the response switches too, the connection is opaque.
-      half.state = 'stopped';
-      if (half === this.resp) { this.counters.upgrades++; this.req.state = 'stopped'; }
+      // CONNECT or Upgrade: what follows may be another protocol. The request side holds its
+      // bytes until the response decides; once the response switches, the connection is opaque.
+      if (half === this.resp) {
+        this.counters.upgrades++;
+        this.req.state = 'stopped';
+        this.resp.state = 'stopped';
+        this.req.held = Buffer.alloc(0);
+        return;
+      }
+      half.state = 'upgrading';
+      this.upgradeReq = this.queue[this.queue.length - 1] ?? null;
+      this.req.held = Buffer.alloc(0);
+      this.holdForUpgrade(r.rest);
       return;
     }
     this.counters.parseErrors++;
@@ -296,6 +340,12 @@ export class Http1Connection implements StreamSink {
         const head = this.queue.shift();
         if (!head) { this.counters.unpairedResponses++; return 0; }
         this.finish(head, r, head.error);
+        if (head === this.upgradeReq) {
+          this.upgradeReq = null;
+          const switched = r.status === 101 || (head.method === 'CONNECT' && r.status >= 200 && r.status < 300);
+          // Refused (or ignored, as servers without h2c do): the client's next requests are HTTP.
+          if (!switched && this.req.state === 'upgrading') return PAUSE;
+        }
         return 0;
       },
     };

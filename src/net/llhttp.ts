@@ -21,11 +21,16 @@ interface LlhttpExports {
   llhttp_reset(p: number): void;
   llhttp_get_method(p: number): number;
   llhttp_get_error_reason(p: number): number;
+  llhttp_get_error_pos(p: number): number;
+  llhttp_resume_after_upgrade(p: number): void;
+  llhttp_resume(p: number): void;
 }
 
 export const LLHTTP_TYPE_REQUEST = 1;
 export const LLHTTP_TYPE_RESPONSE = 2;
 const ERROR_OK = 0;
+/** A callback returning this pauses the parser; execute() then answers 'paused' with the rest. */
+export const PAUSE = 21;
 const ERROR_PAUSED_UPGRADE = 22;
 /** What on_headers_complete returns to say "this message has no body" (HEAD responses). */
 export const SKIP_BODY = 1;
@@ -46,7 +51,8 @@ export interface LlhttpHandler {
   onMessageComplete(): number;
 }
 
-export type ExecuteResult = { kind: 'ok' } | { kind: 'upgrade' } | { kind: 'error'; reason: string };
+/** `rest`: the input after the point where the protocol switched (a view of the caller's bytes). */
+export type ExecuteResult = { kind: 'ok' } | { kind: 'upgrade' | 'paused'; rest: Uint8Array } | { kind: 'error'; reason: string };
 
 let wasm: LlhttpExports | null = null;
 let memBuffer: ArrayBuffer | null = null;
@@ -111,7 +117,9 @@ export class LlhttpParser {
       const slice = data.subarray(at, at + SLICE_BYTES);
       view().set(slice, inputPtr);
       const ret = this.call(() => w.llhttp_execute(this.ptr, inputPtr, slice.length));
-      if (ret === ERROR_PAUSED_UPGRADE) return { kind: 'upgrade' };
+      if (ret === ERROR_PAUSED_UPGRADE || ret === PAUSE) {
+        return { kind: ret === PAUSE ? 'paused' : 'upgrade', rest: data.subarray(at + (w.llhttp_get_error_pos(this.ptr) - inputPtr)) };
+      }
       if (ret !== ERROR_OK) return { kind: 'error', reason: this.errorReason() };
     }
     return { kind: 'ok' };
@@ -123,6 +131,12 @@ export class LlhttpParser {
     if (ret === ERROR_OK || ret === ERROR_PAUSED_UPGRADE) return { kind: 'ok' };
     return { kind: 'error', reason: this.errorReason() };
   }
+
+  /** Continue after a callback paused the parser. */
+  resume(): void { wasm!.llhttp_resume(this.ptr); }
+
+  /** The upgrade did not happen (the server answered without 101): HTTP goes on. */
+  resumeAfterUpgrade(): void { wasm!.llhttp_resume_after_upgrade(this.ptr); }
 
   /** Forget the message in progress (after a gap). */
   reset(): void { wasm!.llhttp_reset(this.ptr); }

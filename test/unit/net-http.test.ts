@@ -190,3 +190,15 @@ test('capture started mid-connection: no SYN, the server side known by its port'
   const { ex } = run(frames);
   assert.deepEqual(ex.map((e) => [e.client, e.server, e.path, e.status]), [['10.0.0.1:40000', '10.0.0.2:80', '/first', 200], ['10.0.0.1:40000', '10.0.0.2:80', '/second', 200]]);
 });
+
+test('an upgrade the server ignores (h2c answered with 200): the next requests on the connection are parsed', T, () => {
+  const c = new TcpConversation(spec).handshake();
+  c.send(true, 'GET /h2c HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n' + GET('/pipelined'));
+  c.send(false, OK('plain') + OK('second'));
+  c.send(true, GET('/after'));
+  c.send(false, 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+  c.fin(true).fin(false);
+  const { ex, p } = run(c.frames);
+  assert.deepEqual(ex.map((e) => [e.path, e.status, e.resp_bytes, e.error]), [['/h2c', 200, 5, null], ['/pipelined', 200, 6, null], ['/after', 404, 0, null]]);
+  assert.equal(p.counters.http.upgrades, 0);
+});
