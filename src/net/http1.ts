@@ -62,7 +62,15 @@ interface Request {
   error: ExchangeError | null;
 }
 
-interface Response { startMs: number; status: number; bodyBytes: number; interim: boolean; headersDone: boolean }
+interface Response {
+  startMs: number;
+  status: number;
+  bodyBytes: number;
+  interim: boolean;
+  headersDone: boolean;
+  /** It began before the oldest waiting request did, so it answers a request we never saw (lost in a gap). */
+  orphan: boolean;
+}
 
 /** Longest value kept for Host and the probe header; longer ones are cut (they are for display). */
 const MAX_KEPT_VALUE = 1024;
@@ -312,7 +320,9 @@ export class Http1Connection implements StreamSink {
     const count = (_m: Buffer, _at: number, len: number) => this.headerBytes(this.resp, len);
     return {
       onMessageBegin: () => {
-        this.curResp = { startMs: this.nowMs, status: 0, bodyBytes: 0, interim: false, headersDone: false };
+        // A server cannot answer a request before it begins: such a response is not the head's.
+        const head = this.queue[0];
+        this.curResp = { startMs: this.nowMs, status: 0, bodyBytes: 0, interim: false, headersDone: false, orphan: !head || head.startMs > this.nowMs };
         this.resp.headerBytes = 0;
         return 0;
       },
@@ -326,7 +336,7 @@ export class Http1Connection implements StreamSink {
         r.headersDone = true;
         // 1xx other than 101 is a preface to the real response (100 Continue, 103 Early Hints).
         r.interim = status >= 100 && status < 200 && status !== 101;
-        const head = this.queue[0];
+        const head = r.orphan ? undefined : this.queue[0];
         if (head?.method === 'HEAD') return SKIP_BODY;
         if (head?.method === 'CONNECT' && status >= 200 && status < 300) return UPGRADE_AFTER_HEADERS;
         return 0;
@@ -337,8 +347,8 @@ export class Http1Connection implements StreamSink {
         this.curResp = null;
         if (!r || r.interim) return 0;
         this.counters.responses++;
-        const head = this.queue.shift();
-        if (!head) { this.counters.unpairedResponses++; return 0; }
+        if (r.orphan) { this.counters.unpairedResponses++; return 0; }
+        const head = this.queue.shift()!;
         this.finish(head, r, head.error);
         if (head === this.upgradeReq) {
           this.upgradeReq = null;

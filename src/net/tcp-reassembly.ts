@@ -26,6 +26,8 @@ export const DEFAULT_REASSEMBLY_LIMITS: ReassemblyLimits = {
   idleTimeoutMs: 120_000,
 };
 
+/** How far past the bytes we hold an ACK may reach and still be believed (lost tail segments). */
+const MAX_ACK_BEYOND_BYTES = 1 << 20;
 /** A segment this far past the next expected byte is not of this connection's window. */
 const MAX_AHEAD_BYTES = 1 << 30;
 
@@ -61,6 +63,8 @@ export interface ReassemblyCounters {
   gapBytes: number;
   /** Holes given up because a per-flow or total limit was reached. */
   holesGivenUp: number;
+  /** Holes given up because the peer acknowledged bytes past them: the capture lost them. */
+  holesAcked: number;
   evictedFlows: number;
   expiredFlows: number;
   resets: number;
@@ -109,7 +113,7 @@ function addrKey(b: Uint8Array, at: number, family: 4 | 6): string {
 export class TcpReassembler {
   readonly counters: ReassemblyCounters = {
     flows: 0, segments: 0, retransmittedSegments: 0, overlapBytes: 0, outOfWindowSegments: 0, gaps: 0, gapBytes: 0,
-    holesGivenUp: 0, evictedFlows: 0, expiredFlows: 0, resets: 0, ignoredSegments: 0,
+    holesGivenUp: 0, holesAcked: 0, evictedFlows: 0, expiredFlows: 0, resets: 0, ignoredSegments: 0,
   };
   /** Insertion order is activity order: a connection is moved to the end when it sees a segment. */
   private readonly conns = new Map<string, Connection>();
@@ -160,6 +164,11 @@ export class TcpReassembler {
       this.close(conn, 'reset', timeMs);
       return;
     }
+    // The peer has the bytes of a hole we are waiting on (it acknowledged data we hold beyond
+    // it): they will not come again, so waiting would only stall the stream. Before this
+    // segment's own data, so what was held back goes up first.
+    if (ack) this.giveUpAckedHoles(conn, !fromClient, seg.ack, timeMs);
+    if (conn.closed) return;
     let dataSeq = seg.seq;
     if (syn) {
       if (d.started) {
@@ -312,6 +321,18 @@ export class TcpReassembler {
       d.advance(first.start);
     }
     this.drain(conn, fromClient, d);
+  }
+
+  private giveUpAckedHoles(conn: Connection, fromClient: boolean, ackSeq: number, timeMs: number): void {
+    const d = conn.dir(fromClient);
+    if (d.pending.length === 0) return;
+    const acked = d.position(ackSeq);
+    // An ACK far past everything we hold is not of this stream (garbage, or another connection's).
+    if (acked > d.pending[d.pending.length - 1].end + MAX_ACK_BEYOND_BYTES) return;
+    while (!conn.closed && d.pending.length > 0 && d.pending[0].start > d.next && d.pending[0].start <= acked) {
+      this.counters.holesAcked++;
+      this.skipHole(conn, fromClient, d, timeMs);
+    }
   }
 
   private giveUpAll(conn: Connection, timeMs: number): void {

@@ -202,3 +202,20 @@ test('an upgrade the server ignores (h2c answered with 200): the next requests o
   assert.deepEqual(ex.map((e) => [e.path, e.status, e.resp_bytes, e.error]), [['/h2c', 200, 5, null], ['/pipelined', 200, 6, null], ['/after', 404, 0, null]]);
   assert.equal(p.counters.http.upgrades, 0);
 });
+
+test('a request lost in a gap: its response is not paired with the next request', T, () => {
+  const c = new TcpConversation(spec).handshake();
+  c.send(true, GET('/seen1'));
+  c.send(false, OK('1'));
+  const lost = c.send(true, GET('/lost'));
+  c.wait(3);
+  c.send(false, OK('22'));
+  c.wait(3);
+  c.send(true, GET('/seen2'));
+  c.send(false, OK('333'));
+  c.fin(true).fin(false);
+  const { ex, p } = run(c.frames.filter((f) => f !== lost[0]));
+  assert.deepEqual(ex.map((e) => [e.path, e.status, e.resp_bytes, e.error]), [['/seen1', 200, 1, null], ['/seen2', 200, 3, null]]);
+  assert.equal(p.counters.http.unpairedResponses, 1);
+  assert.equal(p.counters.reassembly.gaps, 1);
+});

@@ -26,8 +26,8 @@ function harness(limits: Partial<ReassemblyLimits> = {}) {
   const r = new TcpReassembler((flow) => { const s = new Recorder(flow); sinks.push(s); return s; },
     { perFlowBytes: 1 << 20, totalBytes: 1 << 24, maxFlows: 1000, idleTimeoutMs: 60_000, ...limits }, (p) => p === 80);
   const seg = newTcpSegment();
-  const feed = (fromClient: boolean, seq: number, flags: number, payload = '', timeMs = 0, clientPort = 40000, snap?: number) => {
-    let frame = buildFrame({ src: fromClient ? '10.0.0.1' : '10.0.0.2', dst: fromClient ? '10.0.0.2' : '10.0.0.1', sport: fromClient ? clientPort : 80, dport: fromClient ? 80 : clientPort, seq, flags, payload });
+  const feed = (fromClient: boolean, seq: number, flags: number, payload = '', timeMs = 0, clientPort = 40000, snap?: number, ack = 0) => {
+    let frame = buildFrame({ src: fromClient ? '10.0.0.1' : '10.0.0.2', dst: fromClient ? '10.0.0.2' : '10.0.0.1', sport: fromClient ? clientPort : 80, dport: fromClient ? 80 : clientPort, seq, ack, flags, payload });
     const orig = frame.length;
     if (snap !== undefined) frame = frame.subarray(0, snap);
     assert.equal(decodeFrame(1, frame, seg, orig), 'tcp');
@@ -135,4 +135,16 @@ test('mid-stream pickup says so; payload cut by a snaplen is a gap at once', T, 
   feed(true, 5003, PSH, 'abcdefgh', 0, 40000, full + 3);
   feed(true, 5011, PSH, 'next', 0, 40000);
   assert.deepEqual(sinks[0].events.slice(1), [['data', true, 'midabc'], ['gap', true, 5], ['data', true, 'next']]);
+});
+
+test('a hole the peer has acknowledged is given up at once (the capture lost it); a wild ACK is not believed', T, () => {
+  const { r, sinks, feed } = harness();
+  feed(true, 100, SYN); feed(false, 900, SYNACK, '', 0, 40000, undefined, 101);
+  feed(true, 101, PSH, 'one');
+  feed(true, 109, PSH, 'three'); // [104,109) never captured
+  feed(false, 901, ACK, '', 0, 40000, undefined, 0x7fff0000); // nonsense ACK: ignored
+  assert.deepEqual(sinks[0].events, [['data', true, 'one']]);
+  feed(false, 901, PSH, 'reply', 0, 40000, undefined, 114); // acknowledges everything
+  assert.deepEqual(sinks[0].events, [['data', true, 'one'], ['gap', true, 5], ['data', true, 'three'], ['data', false, 'reply']]);
+  assert.equal(r.counters.holesAcked, 1);
 });
