@@ -1,7 +1,7 @@
 // Offline decode throughput: a generated capture of many keep-alive and pipelined connections is
 // read from a file in 64 KiB chunks through CaptureReader -> HttpPipeline, and the rate is printed
 // next to `tcpdump -r FILE -w /dev/null` (the raw read floor) from the same run.
-//   node dist/bench/http/decode-throughput.js [megabytes=50]
+//   node dist/bench/http/decode-throughput.js [megabytes=50] [largest body bytes=12000]
 import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { PcapWriter } from '../../src/net/pcap.js';
 import { pcapRecord, TcpConversation } from '../../test/helpers/tcp-conversation.js';
 
 const targetBytes = Number(process.argv[2] ?? 50) * 1e6;
+const bodySpread = Number(process.argv[3] ?? 12000);
 
 function generate(): { file: string; dir: string; requests: number } {
   const w = new PcapWriter({ nanosecond: true });
@@ -26,7 +27,7 @@ function generate(): { file: string; dir: string; requests: number } {
         startMs: t0 + conn * 7, stepMs: 1, vlans: conn % 4 === 0 ? [100] : undefined,
         tunnel: conn % 3 === 0 ? { type: 'ipip', src: '172.16.0.1', dst: '172.16.1.1' } : undefined }).handshake();
       for (let i = 0; i < 8; i++) {
-        const body = 'b'.repeat(200 + ((conn * 31 + i * 977) % 12000));
+        const body = 'b'.repeat(20 + ((conn * 31 + i * 977) % bodySpread));
         const req = `GET /api/v1/items/${conn}/${i}?q=${i * 7} HTTP/1.1\r\nHost: svc.test\r\nUser-Agent: bench\r\nAccept: */*\r\nX-Tcplens-Probe: p${i}\r\n\r\n`;
         const resp = i % 3 === 2
           ? `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`

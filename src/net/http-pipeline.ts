@@ -83,13 +83,14 @@ export class HttpPipeline {
     this.packet(r.linkType, r.data, r.origLen, recordTimeMs(r.sec, r.nsec));
   }
 
-  packet(linkType: number, frame: Uint8Array, origLen: number, timeMs: number): void {
+  /** One frame; `strippedVlan` as decodeFrame takes it (live capture with VLAN offload). */
+  packet(linkType: number, frame: Uint8Array, origLen: number, timeMs: number, strippedVlan: number | null = null): void {
     const c = this.counters;
     c.packets++;
     c.bytes += origLen;
     this.lastMs = timeMs;
     const seg = this.seg;
-    const decoded = decodeFrame(linkType, frame, seg, origLen);
+    const decoded = decodeFrame(linkType, frame, seg, origLen, strippedVlan);
     if (decoded !== 'tcp') { c.skipped[decoded] = (c.skipped[decoded] ?? 0) + 1; return; }
     if (!this.filter.portMatches(seg) || !this.filter.hostMatches(seg)) { c.filteredOut++; return; }
     c.segments++;

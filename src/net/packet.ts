@@ -82,8 +82,11 @@ const be32 = (b: Uint8Array, at: number) => ((b[at] << 24) | (b[at + 1] << 16) |
 /**
  * Decodes one frame. `origLen` is the length on the wire: when it exceeds frame.length the
  * capture was cut, and lengths past the end are a snaplen cut rather than a bogus header.
+ * `strippedVlan` is a tag the kernel took out of the frame into packet metadata (AF_PACKET
+ * gives it in tpacket3_hdr.hv1 with TP_STATUS_VLAN_VALID): it is the outermost tag and counts
+ * toward MAX_VLAN_TAGS, as skb->vlan_present does in the kernel filter.
  */
-export function decodeFrame(linkType: number, frame: Uint8Array, seg: TcpSegment, origLen = frame.length): DecodeResult {
+export function decodeFrame(linkType: number, frame: Uint8Array, seg: TcpSegment, origLen = frame.length, strippedVlan: number | null = null): DecodeResult {
   seg.frame = frame;
   seg.vlan = null;
   seg.vlanInner = null;
@@ -117,6 +120,7 @@ export function decodeFrame(linkType: number, frame: Uint8Array, seg: TcpSegment
       return 'unsupported_link';
   }
   let tags = 0;
+  if (strippedVlan !== null) { seg.vlan = strippedVlan & 0x0fff; tags = 1; }
   while (ethertype === ETHERTYPE_VLAN || ethertype === ETHERTYPE_QINQ) {
     if (++tags > MAX_VLAN_TAGS) return 'too_many_vlan_tags';
     if (frame.length < off + 4) return 'truncated';

@@ -80,3 +80,12 @@ test('every prefix of every kind of frame decodes without throwing', T, () => {
     }
   }
 });
+
+test('a VLAN tag the kernel stripped into metadata is the outermost and counts toward the bound', T, () => {
+  const s = newTcpSegment();
+  const one = buildFrame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 80, vlans: [20] });
+  assert.equal(decodeFrame(LINKTYPE_ETHERNET, one, s, one.length, 0x2000 | 10), 'tcp');
+  assert.deepEqual([s.vlan, s.vlanInner], [10, 20]);
+  const two = buildFrame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 80, vlans: [20, 30] });
+  assert.equal(decodeFrame(LINKTYPE_ETHERNET, two, s, two.length, 10), 'too_many_vlan_tags');
+});
