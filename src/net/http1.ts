@@ -155,7 +155,6 @@ export class Http1Connection implements StreamSink {
     if (room > 0) this.req.held = Buffer.concat([this.req.held, data.subarray(0, room)]);
   }
 
-
   private resumeAfterRefusedUpgrade(): void {
     const held = this.req.held;
     this.req.held = Buffer.alloc(0);
@@ -201,10 +200,11 @@ export class Http1Connection implements StreamSink {
     if (this.closed) return;
     this.closed = true;
     this.nowMs = timeMs;
-    const resp = this.curResp && this.curResp.headersDone && !this.curResp.interim ? this.curResp : null;
+    // Only the oldest request can have a response under way; its end never came.
+    const started = this.curResp && !this.curResp.interim && !this.curResp.orphan ? this.curResp : null;
+    const resp = started?.headersDone ? started : null;
     this.queue.splice(0).forEach((r, i) => {
-      // Only the oldest request can have a response under way; its end never came.
-      const error = reason === 'reset' ? 'reset' : r.error ?? (i === 0 && this.curResp && !this.curResp.interim ? 'gap' : 'no_response');
+      const error = reason === 'reset' ? 'reset' : r.error ?? (i === 0 && started ? 'gap' : 'no_response');
       this.finish(r, i === 0 ? resp : null, error);
     });
     this.curResp = null;
