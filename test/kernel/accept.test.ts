@@ -359,3 +359,27 @@ test('nothing stays attached after exit, also after SIGKILL', async () => {
     assert.doesNotMatch(progs(), /accept_sockops/, `after ${signal}`);
   }
 });
+
+test('an error nobody caught (here: in the ring\'s record handler) is a coded error, detaches, and ends the process', async () => {
+  const server = pair.spawnIn(pair.server, [process.execPath, helper('tcp-server'), '::', String(PORT)]);
+  try {
+    await new Promise((r) => server.stdout!.once('data', r));
+    const proc = spawn(process.execPath, [cliPath, 'accept', '--json', '--merge-window', '0', '--cgroup', pair.server.cgroup],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TCPLENS_ACCEPT_FAILPOINT: 'record' } });
+    const exited = once(proc, 'exit');
+    const err = new Lines(proc, 'stderr');
+    await err.wait(/tcplens: attached/, 20000);
+    await connect(pair.server.ip4, ['--count', '1']);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
+    const [code] = await exited;
+    clearTimeout(timer);
+    assert.equal(code, 70);
+    await new Promise((r) => setImmediate(r));
+    assert.ok(err.all.some((l) => /^tcplens: TCPLENS_ERR_INTERNAL: failing on purpose/.test(l)), err.all.join('\n'));
+    assert.ok(err.all.some((l) => /hint: /.test(l)));
+    assert.ok(!err.all.some((l) => /^\s+at /.test(l)), 'no stack trace');
+    assert.doesNotMatch(execFileSync('bpftool', ['cgroup', 'show', pair.server.cgroup], { encoding: 'utf8' }), /sock_ops/);
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
