@@ -18,6 +18,16 @@ function loadLibbpf(): LibraryHandle {
 const lib = loadLibbpf();
 const libc = koffi.load('libc.so.6');
 
+// Socket addresses as the kernel reads them (glibc <netinet/in.h>); koffi lays them out, ports in
+// network order through the big-endian type.
+export const SockaddrIn = koffi.struct('tcplens_sockaddr_in', {
+  sin_family: 'uint16_t', sin_port: 'uint16_be_t', sin_addr: koffi.array('uint8_t', 4), sin_zero: koffi.array('uint8_t', 8),
+});
+export const SockaddrIn6 = koffi.struct('tcplens_sockaddr_in6', {
+  sin6_family: 'uint16_t', sin6_port: 'uint16_be_t', sin6_flowinfo: 'uint32_t', sin6_addr: koffi.array('uint8_t', 16), sin6_scope_id: 'uint32_t',
+});
+export const Linger = koffi.struct('tcplens_linger', { l_onoff: 'int', l_linger: 'int' });
+
 export const PrintFn = koffi.proto('int tcplens_libbpf_print_fn(int level, const char *fmt, void *args)');
 
 export const bpf = {
@@ -90,6 +100,9 @@ export const c = {
   setns: libc.func('int setns(int fd, int nstype)'),
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)'),
+  setsockopt: libc.func('int setsockopt(int fd, int level, int name, const uint8_t *val, uint32_t len)'),
+  connect4: libc.func('connect', 'int', ['int', koffi.pointer(SockaddrIn), 'uint32_t']),
+  connect6: libc.func('connect', 'int', ['int', koffi.pointer(SockaddrIn6), 'uint32_t']),
 };
 
 export const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;
@@ -97,6 +110,12 @@ export const MAP_FAILED = 0xffffffffffffffffn;
 export const O_RDONLY = 0, O_DIRECTORY = 0o200000, O_CLOEXEC = 0o2000000;
 export const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3, EPOLLIN = 1, EPOLLONESHOT = 1 << 30;
 export const EFD_NONBLOCK = 0o4000, EFD_CLOEXEC = 0o2000000;
+// struct epoll_event { u32 events; u64 data } is packed on x86-64 only.
+export const EPOLL_EVENT = process.arch === 'x64' ? 12 : 16;
+export const EPOLL_DATA = process.arch === 'x64' ? 4 : 8;
+export const EPOLLOUT = 4, EPOLLERR = 8, EPOLLHUP = 0x10;
+export const AF_INET = 2, AF_INET6 = 10, SOCK_STREAM = 1, SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1, SO_ERROR = 4, SO_LINGER = 13, SO_ATTACH_BPF = 50, SO_COOKIE = 57;
 
 export const MapType = { RINGBUF: 27, SK_STORAGE: 24, SOCKHASH: 18, LRU_HASH: 9 } as const;
 
