@@ -57,3 +57,12 @@ export function parseTarget(text: string): TargetSpec {
   if (!HOSTNAME.test(plain) || /^[\d.]+$/.test(plain)) throw bad(text, `'${plain}' is not a host name or address`);
   return { text, family, host: plain, port, literal: false };
 }
+
+/** A run's target list, refused as a whole when empty or longer than MAX_TARGETS. */
+export function checkTargetCount(n: number): void {
+  if (n === 0) throw new TcplensError('TCPLENS_ERR_BAD_TARGET', 'no target given', `give one or more targets: ${FORMS}`);
+  if (n > MAX_TARGETS) {
+    throw new TcplensError('TCPLENS_ERR_BAD_TARGET', `${n} targets: at most ${MAX_TARGETS} in one run`,
+      'split the list over several runs (each target needs a socket while it is probed)');
+  }
+}

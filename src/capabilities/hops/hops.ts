@@ -70,6 +70,8 @@ type Finish = (status: ProbeStatus, error: ErrorCode | null, reason: string | nu
 
 export class HopsProber {
   private readonly live = new Set<Finish>();
+  /** Signals already watched: one listener per signal, not one per probe. */
+  private readonly signals = new WeakSet<AbortSignal>();
   private closed = false;
 
   private constructor(private readonly obj: BpfObject, private readonly replies: BpfMap, private readonly progFd: number,
@@ -136,7 +138,6 @@ export class HopsProber {
         if (!this.live.delete(finish)) return;
         if (timer) clearTimeout(timer);
         cancelWatch?.();
-        opts.signal?.removeEventListener('abort', onAbort);
         const end = process.hrtime.bigint();
         closeFd(fd); // closed before the map is read: no reply can be recorded after we look
         fd = -1;
@@ -146,7 +147,6 @@ export class HopsProber {
         const ms = rec ? Number(rec.replyNs - start) / 1e6 : status === 'unreachable' ? Number(end - start) / 1e6 : null;
         resolve(outcome(status, error, rec ? rec.ttl : null, ms === null ? null : Math.max(0, Math.round(ms * 1000) / 1000), reason));
       };
-      const onAbort = () => finish('error', 'TCPLENS_ERR_INTERRUPTED', 'stopped');
       this.live.add(finish);
       const rc = startConnect(fd, addr.family, addr.bytes, addr.port);
       if (rc !== EINPROGRESS) {
@@ -154,7 +154,7 @@ export class HopsProber {
         finish(status, error, rc ? strerror(rc) : null);
         return;
       }
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      this.watchSignal(opts.signal);
       timer = setTimeout(() => finish('timeout', 'TCPLENS_ERR_TIMEOUT', `no reply within ${opts.timeoutMs} ms`), opts.timeoutMs);
       try {
         cancelWatch = connectWaiter.watch(fd, () => {
@@ -169,11 +169,22 @@ export class HopsProber {
     });
   }
 
+  /** A stop request ends every probe in flight as interrupted. */
+  private watchSignal(signal: AbortSignal | undefined): void {
+    if (!signal || this.signals.has(signal)) return;
+    this.signals.add(signal);
+    signal.addEventListener('abort', () => this.interruptAll(), { once: true });
+  }
+
+  private interruptAll(): void {
+    for (const end of [...this.live]) end('error', 'TCPLENS_ERR_INTERRUPTED', 'stopped');
+  }
+
   /** End every probe in flight (as interrupted), then unload the filter. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const end of [...this.live]) end('error', 'TCPLENS_ERR_INTERRUPTED', 'stopped');
+    this.interruptAll();
     this.obj.close();
   }
 }
