@@ -4,10 +4,11 @@ import { runHops, type HopsResult, type HopsRow } from '../capabilities/hops/run
 import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
 import { installLibbpfLog } from '../kernel/libbpf-log.js';
 import { TcplensError } from '../errors.js';
-import { isStdoutClosed, onCleanup, stopSignal } from '../lifecycle.js';
+import { isStdoutClosed, onCleanup, requestStop, stopReason, stopSignal } from '../lifecycle.js';
 import { checkTargetCount, MAX_TARGETS } from '../net/target.js';
 import { makeSink } from '../sinks/sink.js';
 import type { Column } from '../sinks/table.js';
+import { watchStdoutReader } from './stdout-watch.js';
 import { durationFlag, helpText, intFlag, parseFlags, type FlagTable } from './flags.js';
 
 export const MAX_COUNT = 100;
@@ -87,12 +88,15 @@ export async function run(argv: string[]): Promise<number> {
   const json = makeSink<HopsResult>('ndjson', process.stdout, []);
   const table = makeSink<Row>('table', process.stdout, columns(spread));
   let measured = true;
+  const gone = () => isStdoutClosed() || stopReason() === 'stdout closed';
+  const unwatch = watchStdoutReader(() => requestStop('stdout closed'));
   await runHops(prober, v._, { count, timeoutMs, concurrency, signal: stopSignal }, (row) => {
     if (row.result.hops === null) measured = false;
-    if (isStdoutClosed()) return;
+    if (gone()) return;
     if (v.json) json.write(row.result);
     else table.write({ ...row, spread });
   });
+  unwatch();
   unregister();
   prober.close();
   if (stopSignal.aborted) return 1;

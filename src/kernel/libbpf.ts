@@ -27,6 +27,7 @@ export const SockaddrIn6 = koffi.struct('tcplens_sockaddr_in6', {
   sin6_family: 'uint16_t', sin6_port: 'uint16_be_t', sin6_flowinfo: 'uint32_t', sin6_addr: koffi.array('uint8_t', 16), sin6_scope_id: 'uint32_t',
 });
 export const Linger = koffi.struct('tcplens_linger', { l_onoff: 'int', l_linger: 'int' });
+export const Pollfd = koffi.struct('tcplens_pollfd', { fd: 'int', events: 'short', revents: 'short' });
 
 export const PrintFn = koffi.proto('int tcplens_libbpf_print_fn(int level, const char *fmt, void *args)');
 
@@ -101,6 +102,7 @@ export const c = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)'),
   setsockopt: libc.func('int setsockopt(int fd, int level, int name, const uint8_t *val, uint32_t len)'),
+  poll1: libc.func('poll', 'int', [koffi.inout(koffi.pointer(Pollfd)), 'unsigned long', 'int']),
   connect4: libc.func('connect', 'int', ['int', koffi.pointer(SockaddrIn), 'uint32_t']),
   connect6: libc.func('connect', 'int', ['int', koffi.pointer(SockaddrIn6), 'uint32_t']),
 };
@@ -115,6 +117,7 @@ export const EPOLL_EVENT = process.arch === 'x64' ? 12 : 16;
 export const EPOLL_DATA = process.arch === 'x64' ? 4 : 8;
 export const EPOLLOUT = 4, EPOLLERR = 8, EPOLLHUP = 0x10;
 export const AF_INET = 2, AF_INET6 = 10, SOCK_STREAM = 1, SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
+export const POLLERR = 8;
 export const SOL_SOCKET = 1, SO_ERROR = 4, SO_LINGER = 13, SO_ATTACH_BPF = 50, SO_COOKIE = 57;
 
 export const MapType = { RINGBUF: 27, SK_STORAGE: 24, SOCKHASH: 18, LRU_HASH: 9 } as const;
