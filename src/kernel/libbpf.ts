@@ -117,7 +117,7 @@ export const EPOLL_EVENT = process.arch === 'x64' ? 12 : 16;
 export const EPOLL_DATA = process.arch === 'x64' ? 4 : 8;
 export const EPOLLOUT = 4, EPOLLERR = 8, EPOLLHUP = 0x10;
 export const AF_INET = 2, AF_INET6 = 10, SOCK_STREAM = 1, SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
-export const POLLERR = 8;
+export const POLLERR = 8, POLLHUP = 0x10;
 export const SOL_SOCKET = 1, SO_ERROR = 4, SO_LINGER = 13, SO_ATTACH_BPF = 50, SO_COOKIE = 57;
 
 export const MapType = { RINGBUF: 27, SK_STORAGE: 24, SOCKHASH: 18, LRU_HASH: 9 } as const;
