@@ -11,7 +11,9 @@ import {
   EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLLOUT, EPOLLONESHOT, EPOLL_EVENT, EPOLL_DATA, EFD_NONBLOCK, EFD_CLOEXEC,
 } from './libbpf.js';
 import { TcplensError } from '../errors.js';
-import type { Family } from '../net/addr.js';
+
+/** IP version, as the rest of tcplens writes it. */
+type Family = 4 | 6;
 
 export const EINPROGRESS = 115;
 const EINTR = 4;

@@ -17,7 +17,7 @@ import { startCapture } from '../../src/lab/capture.js';
 import { runIn, sysctl, withNetns } from '../../src/lab/netns.js';
 import { parseAddr } from '../../src/net/addr.js';
 import type { LabState } from '../../src/lab/state.js';
-import { cliPath } from './helpers/tcplens-cli.js';
+import { cliPath, runTcplens } from './helpers/tcplens-cli.js';
 import { Lines } from './helpers/netns.js';
 
 const name = `h${process.pid}`;
@@ -109,14 +109,8 @@ test('servers whose default TTL / hop limit is 128 or 255 are inferred as such',
 /** tcplens hops as a user runs it, inside client2's namespace. */
 async function cli(args: string[]): Promise<{ code: number | null; rows: HopsResult[]; stderr: string; ms: number }> {
   const started = Date.now();
-  const p = spawn('ip', ['netns', 'exec', ns('client2'), process.execPath, cliPath, 'hops', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  p.stdout.on('data', (d) => { out += d; });
-  p.stderr.on('data', (d) => { err += d; });
-  const timer = setTimeout(() => p.kill('SIGKILL'), 20000);
-  const [code] = await once(p, 'exit');
-  clearTimeout(timer);
-  return { code, rows: out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)), stderr: err, ms: Date.now() - started };
+  const r = await runTcplens(['hops', ...args], { netns: ns('client2') });
+  return { code: r.code, rows: r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)), stderr: r.stderr, ms: Date.now() - started };
 }
 
 test('one run: open, refused, timed out, unreachable, unresolvable and malformed targets, each its own status', { timeout: 30000 }, async () => {
