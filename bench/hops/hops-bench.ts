@@ -43,14 +43,21 @@ async function client(server: string, secs: number, rounds: number, conc: number
       throw e;
     }
   };
+  // CPU time of this process per connect (user + sys: the client side of the handshake, softirq
+  // included, runs in our syscalls): steadier than wall-clock rates on this shared VM.
+  const cpuUs: Record<'plain' | 'filtered', number[]> = { plain: [], filtered: [] };
   const rate = async (filtered: boolean): Promise<number> => {
     let done = 0;
     const end = Date.now() + secs * 1000;
     const started = process.hrtime.bigint();
+    const cpu0 = process.cpuUsage();
     await Promise.all(Array.from({ length: conc }, async () => { while (Date.now() < end) { await once(filtered); done++; } }));
+    const cpu = process.cpuUsage(cpu0);
+    cpuUs[filtered ? 'filtered' : 'plain'].push((cpu.user + cpu.system) / done);
     return done / (Number(process.hrtime.bigint() - started) / 1e9);
   };
   await rate(false); // warm-up
+  cpuUs.plain.length = 0;
   const plain: number[] = [], filtered: number[] = [];
   for (let r = 0; r < rounds; r++) {
     // Alternate which goes first, so drift in the machine's load favours neither.
@@ -74,6 +81,7 @@ async function client(server: string, secs: number, rounds: number, conc: number
   prober.close();
   process.stdout.write(`${JSON.stringify({
     plain: plain.map(Math.round), filtered: filtered.map(Math.round), ratio: median(pairRatios), ratioOfMedians: median(filtered) / median(plain),
+    cpuPlain: median(cpuUs.plain), cpuFiltered: median(cpuUs.filtered),
     probes: n, opened, probeSecs, probesPerSec: n / probeSecs,
     filterRuns: f.run_cnt, filterNsPerRun: f.run_cnt ? f.run_time_ns! / f.run_cnt : null, counters, failures, statsEnabled: statsFd >= 0,
   })}\n`);
@@ -90,6 +98,7 @@ async function main(): Promise<void> {
     console.log(`  plain:    ${out.plain.join(' ')}`);
     console.log(`  filtered: ${out.filtered.join(' ')}`);
     console.log(`  ratio filtered/plain: ${out.ratio.toFixed(3)} (median of the rounds' ratios; goal >= 0.95); ratio of medians ${out.ratioOfMedians.toFixed(3)}`);
+    console.log(`  CPU per connect (medians): plain ${out.cpuPlain.toFixed(1)} us, filtered ${out.cpuFiltered.toFixed(1)} us: rate ratio when CPU-bound ${(out.cpuPlain / out.cpuFiltered).toFixed(3)}`);
     console.log(`probes: ${out.probes} (${out.opened} open) in ${out.probeSecs.toFixed(2)} s at concurrency 512: ${Math.round(out.probesPerSec)} probes/s`);
     console.log(`failed connects: ${JSON.stringify(out.failures)}`);
     console.log(`filter: ${out.filterRuns} runs, ${out.filterNsPerRun?.toFixed(0)} ns per run; counters ${JSON.stringify(out.counters)}`);

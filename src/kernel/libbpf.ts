@@ -101,7 +101,10 @@ export const c = {
   setns: libc.func('int setns(int fd, int nstype)'),
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)'),
-  setsockopt: libc.func('int setsockopt(int fd, int level, int name, const uint8_t *val, uint32_t len)'),
+  // void * (not uint8_t *): koffi then passes a Buffer's memory as is, no copy in or out. Probes
+  // make several of these calls each, and on this VM a marshalled array costs a few microseconds.
+  setsockopt: libc.func('int setsockopt(int fd, int level, int name, void *val, uint32_t len)'),
+  getsockoptInto: libc.func('getsockopt', 'int', ['int', 'int', 'int', 'void *', 'void *']),
   poll1: libc.func('poll', 'int', [koffi.inout(koffi.pointer(Pollfd)), 'unsigned long', 'int']),
   connect4: libc.func('connect', 'int', ['int', koffi.pointer(SockaddrIn), 'uint32_t']),
   connect6: libc.func('connect', 'int', ['int', koffi.pointer(SockaddrIn6), 'uint32_t']),

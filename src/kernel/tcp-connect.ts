@@ -19,6 +19,14 @@ export const EINPROGRESS = 115;
 const EINTR = 4;
 const MAX_EVENTS = 256;
 
+// Scratch memory for the option calls: JS is single-threaded and each call is synchronous, so
+// one set serves every probe (allocating per call cost as much as the syscall itself).
+const int4 = Buffer.alloc(4);
+const u64 = Buffer.alloc(8);
+const optLen = Buffer.alloc(4);
+const lingerZero = Buffer.alloc(koffi.sizeof(Linger));
+koffi.encode(lingerZero, Linger, { l_onoff: 1, l_linger: 0 });
+
 function fail(what: string, err: number, hint: string): TcplensError {
   return new TcplensError('TCPLENS_ERR_SYSCALL', `${what}: ${strerror(err)}`, hint);
 }
@@ -31,26 +39,22 @@ export function openTcpSocket(family: Family): number {
 }
 
 export function attachSocketFilter(fd: number, progFd: number): void {
-  const v = Buffer.alloc(4);
-  v.writeInt32LE(progFd);
-  if ((c.setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, v, 4) as number) < 0) {
+  int4.writeInt32LE(progFd);
+  if ((c.setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, int4, 4) as number) < 0) {
     throw new TcplensError('TCPLENS_ERR_ATTACH', `SO_ATTACH_BPF: ${strerror(errno())}`, 'needs root and a loaded socket filter program');
   }
 }
 
 /** The socket's cookie: the key bpf_get_socket_cookie() gives kernel programs for it. */
 export function socketCookie(fd: number): bigint {
-  const v = Buffer.alloc(8);
-  const len = [8];
-  if ((c.getsockopt(fd, SOL_SOCKET, SO_COOKIE, v, len) as number) < 0) throw fail('getsockopt(SO_COOKIE)', errno(), 'needs Linux >= 4.12');
-  return v.readBigUInt64LE();
+  optLen.writeUInt32LE(8);
+  if ((c.getsockoptInto(fd, SOL_SOCKET, SO_COOKIE, u64, optLen) as number) < 0) throw fail('getsockopt(SO_COOKIE)', errno(), 'needs Linux >= 4.12');
+  return u64.readBigUInt64LE();
 }
 
 /** close() then sends a RST instead of a FIN: neither side keeps the probe in TIME_WAIT. */
 export function resetOnClose(fd: number): void {
-  const v = Buffer.alloc(koffi.sizeof(Linger));
-  koffi.encode(v, Linger, { l_onoff: 1, l_linger: 0 });
-  if ((c.setsockopt(fd, SOL_SOCKET, SO_LINGER, v, v.length) as number) < 0) throw fail('setsockopt(SO_LINGER)', errno(), 'a TCP socket');
+  if ((c.setsockopt(fd, SOL_SOCKET, SO_LINGER, lingerZero, lingerZero.length) as number) < 0) throw fail('setsockopt(SO_LINGER)', errno(), 'a TCP socket');
 }
 
 /** Start connecting; 0 (connected at once), EINPROGRESS, or the errno connect() gave. */
@@ -63,10 +67,9 @@ export function startConnect(fd: number, family: Family, addr: Uint8Array, port:
 
 /** The pending error of a socket (0: the connect succeeded). */
 export function socketError(fd: number): number {
-  const v = Buffer.alloc(4);
-  const len = [4];
-  if ((c.getsockopt(fd, SOL_SOCKET, SO_ERROR, v, len) as number) < 0) return errno();
-  return v.readInt32LE();
+  optLen.writeUInt32LE(4);
+  if ((c.getsockoptInto(fd, SOL_SOCKET, SO_ERROR, int4, optLen) as number) < 0) return errno();
+  return int4.readInt32LE();
 }
 
 export function closeFd(fd: number): void {

@@ -73,9 +73,14 @@ export class HopsProber {
   /** Signals already watched: one listener per signal, not one per probe. */
   private readonly signals = new WeakSet<AbortSignal>();
   private closed = false;
+  /** Reused for every map read (one probe's read is synchronous). */
+  private readonly key = Buffer.alloc(8);
+  private readonly value: Buffer;
 
   private constructor(private readonly obj: BpfObject, private readonly replies: BpfMap, private readonly progFd: number,
-    private readonly layout: { size: number; replyNs: number; ttl: number; later: number }) {}
+    private readonly layout: { size: number; replyNs: number; ttl: number; later: number }) {
+    this.value = Buffer.alloc(replies.valueSize);
+  }
 
   /** Load the filter; `inFlight` sizes the replies map (one entry per probe in flight). */
   static open(inFlight = 4096): HopsProber {
@@ -98,9 +103,8 @@ export class HopsProber {
 
   /** The filter's record of a socket, taken out of the map (or just read, to watch it). */
   reply(cookie: bigint, take = true): { ttl: number; replyNs: bigint; later: number } | null {
-    const key = Buffer.alloc(8);
-    key.writeBigUInt64LE(cookie);
-    const v = take ? this.replies.lookupAndDelete(key) : this.replies.lookup(key);
+    this.key.writeBigUInt64LE(cookie);
+    const v = take ? (this.replies.lookupAndDeleteInto(this.key, this.value) ? this.value : null) : this.replies.lookup(this.key);
     if (!v) return null;
     return { ttl: v.readUInt8(this.layout.ttl), replyNs: v.readBigUInt64LE(this.layout.replyNs), later: v.readUInt32LE(this.layout.later) };
   }
