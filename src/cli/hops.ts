@@ -18,8 +18,8 @@ export const DEFAULT_CONCURRENCY = 512;
 
 export const flags = {
   count: { type: 'string', short: 'c', arg: 'N', default: '1', help: `probes per address (1-${MAX_COUNT}); with N > 1 min/median/max are reported` },
-  timeout: { type: 'string', short: 't', arg: 'DUR', default: '2s', help: 'give up on a probe with no answer after DUR (e.g. 500ms, 3s)' },
-  concurrency: { type: 'string', arg: 'N', default: String(DEFAULT_CONCURRENCY), help: `probes in flight at once (1-${MAX_CONCURRENCY})` },
+  timeout: { type: 'string', short: 't', arg: 'DUR', default: '2s', help: 'give up on a probe with no answer after DUR (default 2s; e.g. 500ms)' },
+  concurrency: { type: 'string', arg: 'N', default: String(DEFAULT_CONCURRENCY), help: `probes in flight at once (default ${DEFAULT_CONCURRENCY}, 1-${MAX_CONCURRENCY})` },
   json: { type: 'boolean', help: 'one JSON object per address instead of a table' },
   verbose: { type: 'boolean', short: 'v', help: 'show libbpf\'s and the verifier\'s full output' },
   help: { type: 'boolean', short: 'h', help: 'this help' },
@@ -37,8 +37,9 @@ name is probed at every address it resolves to (tcp4/tcp6: only that family). At
 ${MAX_TARGETS} targets per run.
 
 --json fields: target, address, family, status (open|refused|timeout|unreachable|error), ttl,
-initial_ttl, hops (null without a reply), connect_ms (to the first reply, timed in the kernel),
-error (a TCPLENS_ERR_ code or null). With --count N > 1: ttl, initial_ttl, hops and connect_ms
+initial_ttl, hops (null without a reply), connect_ms (to the first reply, timed in the kernel;
+to the error for unreachable; null for timeout), error (null when open; a TCPLENS_ERR_ code
+otherwise: a refused port has TCPLENS_ERR_REFUSED and still a distance, from its RST). With --count N > 1: ttl, initial_ttl, hops and connect_ms
 are the (lower) medians over the replies, status the most frequent one, and each object also has
 probes, replies and stats: {ttl, hops, connect_ms: {min, median, max}}.
 
