@@ -7,7 +7,7 @@
 // thread per reader would starve fs, dns and other async koffi calls once there are four.
 import { readSync } from 'node:fs';
 import { c, errno, strerror, view, isNull, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED,
-  EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLIN, EPOLLONESHOT, EFD_NONBLOCK, EFD_CLOEXEC, MapType, type Ptr } from './libbpf.js';
+  EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLIN, EPOLLONESHOT, EFD_NONBLOCK, EFD_CLOEXEC, EPOLL_EVENT, EPOLL_DATA, MapType, type Ptr } from './libbpf.js';
 import { TcplensError } from '../errors.js';
 import type { BpfMap } from './bpf-map.js';
 
@@ -16,9 +16,6 @@ const BUSY_BIT = 0x80000000;
 const DISCARD_BIT = 0x40000000;
 const LEN_MASK = 0x0fffffff;
 const HDR = 8;
-// struct epoll_event { u32 events; u64 data } is packed on x86-64 only; we keep the fd in data.
-const EPOLL_EVENT = process.arch === 'x64' ? 12 : 16;
-const EPOLL_DATA = process.arch === 'x64' ? 4 : 8;
 const MAX_EVENTS = 16;
 
 /** Called for each record; the DataView is only valid during the call. */
