@@ -73,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const count = intFlag('count', v.count as string, 1, MAX_COUNT);
   const concurrency = intFlag('concurrency', v.concurrency as string, 1, MAX_CONCURRENCY);
-  const timeoutMs = Number(durationFlag('timeout', v.timeout as string) / 1_000_000n);
+  const timeoutMs = Number(durationFlag('timeout', v.timeout as string, 300_000_000_000n) / 1_000_000n);
   if (timeoutMs < 1) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--timeout ${v.timeout}: too short`, 'give at least 1ms, e.g. --timeout 2s');
   checkTargetCount(v._.length);
   installLibbpfLog(v.verbose);

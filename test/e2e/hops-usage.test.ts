@@ -11,7 +11,7 @@ const cases: [string, string[], string][] = [
   ['--count 0', ['hops', '127.0.0.1:1', '--count', '0'], 'TCPLENS_ERR_BAD_FLAG'],
   ['--count 101', ['hops', '127.0.0.1:1', '--count', '101'], 'TCPLENS_ERR_BAD_FLAG'],
   ['--concurrency 0', ['hops', '127.0.0.1:1', '--concurrency', '0'], 'TCPLENS_ERR_BAD_FLAG'],
-  ['--timeout nonsense', ['hops', '127.0.0.1:1', '--timeout', 'soon'], 'TCPLENS_ERR_BAD_WINDOW'],
+  ['--timeout nonsense', ['hops', '127.0.0.1:1', '--timeout', 'soon'], 'TCPLENS_ERR_BAD_FLAG'],
   ['--timeout 0', ['hops', '127.0.0.1:1', '--timeout', '0'], 'TCPLENS_ERR_BAD_FLAG'],
   ['unknown flag', ['hops', '127.0.0.1:1', '--ttl'], 'TCPLENS_ERR_UNKNOWN_FLAG'],
 ];
