@@ -2,6 +2,7 @@
 // dialect: TCPLENS_ERR_BAD_TOA, as for accept and toa) that says what is allowed.
 import { TcplensError } from '../errors.js';
 import { parseDialect, type ToaDialect } from '../net/toa.js';
+import { GATEWAY_LIMITS, parseSkew, type Skew } from '../lab/gateway-tier.js';
 import { LIMITS, validateName } from '../lab/topology.js';
 import type { LabRequest } from '../lab/lab.js';
 import { intFlag } from './flags.js';
@@ -54,6 +55,9 @@ export interface LabFlagValues {
   name?: string;
   clients?: string;
   servers?: string;
+  gateways?: string;
+  pods?: string;
+  skew?: string[];
   hops?: string;
   toa: string[];
   ipv6: boolean;
@@ -68,5 +72,22 @@ export function labRequest(f: LabFlagValues, defaults: { name: string; clients: 
   if (n > LIMITS.clients) {
     throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--hops lists ${n} clients, more than ${LIMITS.clients}`, `at most ${LIMITS.clients} clients`);
   }
-  return { name, clients: n, servers, hops, ipv6: f.ipv6, port: 80, ...parseToa(f.toa) };
+  const tier = gatewayTierFlags(f);
+  return { name, clients: n, servers: tier ? tier.gateways : servers, hops, ipv6: f.ipv6, port: 80, ...parseToa(f.toa), ...tier };
+}
+
+/** --gateways N --pods M [--skew SPEC ...]: a second tier behind the balancer (or nothing). */
+function gatewayTierFlags(f: LabFlagValues): { gateways: number; pods: number; skew: Skew } | null {
+  if (f.gateways === undefined) {
+    if (f.pods !== undefined || f.skew?.length) {
+      throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '--pods and --skew need --gateways', 'e.g. tcplens lab up --gateways 2 --pods 3 --skew lb=70,30');
+    }
+    return null;
+  }
+  if (f.servers !== undefined) {
+    throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '--servers and --gateways together: with gateways, the pods are the servers', 'give --gateways N --pods M');
+  }
+  const gateways = intFlag('gateways', f.gateways, 1, GATEWAY_LIMITS.gateways);
+  const pods = f.pods !== undefined ? intFlag('pods', f.pods, 1, GATEWAY_LIMITS.pods) : 3;
+  return { gateways, pods, skew: parseSkew(f.skew ?? [], gateways, pods) };
 }

@@ -16,6 +16,9 @@ const verbose = { type: 'boolean', short: 'v', help: 'full diagnostics on errors
 const shape = {
   clients: { type: 'string', arg: 'N', help: 'client namespaces, each with its own address (default 3, at most 32)' },
   servers: { type: 'string', arg: 'N', help: 'real servers behind the balancer (default 2, at most 16)' },
+  gateways: { type: 'string', arg: 'N', help: 'a gateway tier instead: N HTTP proxies behind the balancer (at most 8), to --pods over IPIP' },
+  pods: { type: 'string', arg: 'M', help: 'pods behind the gateways (default 3, at most 32), two a pod node, port 29090' },
+  skew: { type: 'string', multiple: true, arg: 'SPEC', help: 'make a tier unfair: lb=70,30 (the balancer over the gateways), gw1=80,10,10 (gateway 1 over the pods)' },
   hops: { type: 'string', arg: 'a,b,...', help: 'routers between each client and the balancer (one count per client, or one for all)' },
   toa: { type: 'string', multiple: true, arg: 'KIND/LEN', help: 'TOA dialect the balancer writes: LEN 8 for IPv4 (default 254/8), 20 for IPv6 (default 253/20)' },
   ipv6: { type: 'boolean', short: '6', help: 'dual-stack: IPv6 addresses and an IPv6 VIP as well' },
@@ -31,7 +34,7 @@ const tables = {
 } satisfies Record<string, FlagTable>;
 
 const usage: Record<keyof typeof tables, string> = {
-  up: 'tcplens lab up [--name NAME] [--clients N] [--servers N] [--hops a,b,...] [--toa KIND/LEN] [-6]',
+  up: 'tcplens lab up [--name NAME] [--clients N] [--servers N | --gateways N --pods M [--skew SPEC]] [--hops a,b,...] [--toa KIND/LEN] [-6]',
   down: 'tcplens lab down [--name NAME]',
   status: 'tcplens lab status [--name NAME] [--json]',
   exec: 'tcplens lab exec [--name NAME] NODE -- CMD [ARGS...]',

@@ -11,9 +11,11 @@ import { onCleanup } from '../lifecycle.js';
 import { checkpoint, throwIfStopped } from './checkpoint.js';
 import { deleteNetns, listNetns, run, runIn, sysctl, txChecksumOff, withNetns } from './netns.js';
 import { nftRuleset } from './nft.js';
-import { removeCgroupTree, startServer, SERVER_SCRIPT } from './servers.js';
+import { PROXY_SCRIPT, removeCgroupTree, startServer, SERVER_SCRIPT } from './servers.js';
+import { attachIpip, IPIP_OBJECT } from './ipip.js';
+import { POD_PORT } from './gateway-tier.js';
 import {
-  freeIndex, labCgroup, pinDir, readState, runDir, serverCgroup, statePath, writeState, type LabState,
+  freeIndex, labCgroup, pinDir, readState, runDir, serverCgroup, statePath, writeState, type LabState, type ServerProcess,
 } from './state.js';
 import { attachToaInserter, removePins, TOA_OBJECT } from './toa-inserter.js';
 import { ipBatch, labNetnsPattern, planLab, validateName, type LabOptions } from './topology.js';
@@ -45,7 +47,7 @@ export function preflight(tools: string[] = ['ip', 'nft']): void {
     }
   }
   cgroup2Mount();
-  for (const f of [TOA_OBJECT, SERVER_SCRIPT]) {
+  for (const f of [TOA_OBJECT, SERVER_SCRIPT, PROXY_SCRIPT, IPIP_OBJECT]) {
     if (!existsSync(f)) {
       throw new TcplensError('TCPLENS_ERR_NOT_BUILT', `${f} does not exist`, 'build tcplens first: make -s && npx tsc -p .');
     }
@@ -151,13 +153,13 @@ async function build(state: LabState, log: (line: string) => void): Promise<void
   await checkpoint('while linking namespaces');
   for (const n of t.nodes) {
     run('ip', ['-n', n.netns, '-batch', '-'], ipBatch(n).map((l) => `${l}\n`).join(''));
-    withNetns(n.netns, () => { for (const f of n.ifaces) if (f.dev !== 'lo' && f.dev !== 'br0') txChecksumOff(f.dev); });
+    withNetns(n.netns, () => { for (const f of n.ifaces) if (f.dev !== 'lo' && !f.dev.startsWith('br')) txChecksumOff(f.dev); });
   }
   failpoint('addresses');
   await checkpoint('while addressing');
 
   const lb = byName.get('lb')!;
-  log('nftables: DNAT round robin + SNAT');
+  log(`nftables: DNAT ${t.gatewayTier && t.options.skew?.lb ? `weighted ${t.options.skew.lb.join(':')}` : 'round robin'} + SNAT`);
   runIn(lb.netns, ['nft', '-f', '-'], nftRuleset(t));
   failpoint('nft');
   await checkpoint('while setting up NAT');
@@ -168,18 +170,37 @@ async function build(state: LabState, log: (line: string) => void): Promise<void
   failpoint('tc');
   await checkpoint('while attaching the TOA inserter');
 
-  log(`servers: ${t.servers.length}`);
-  const started = await Promise.allSettled(t.servers.map((s, i) =>
-    startServer(s.node, byName.get(s.node)!.netns, serverCgroup(state.name, i + 1), t.options.port, `${runDir(state.name)}/${s.node}.log`)));
-  state.servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  writeState(state);
-  const failed = started.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
-  if (failed) throw failed.reason;
+  const tier = t.gatewayTier;
+  if (tier) {
+    log(`IPIP: TC on ${tier.gateways.length} gateways' and ${tier.podNodes.length} pod nodes' fabric devices`);
+    state.tc.push(...attachIpip(tier, (node) => byName.get(node)!.netns));
+    writeState(state);
+    await checkpoint('while attaching the IPIP tunnels');
+    log(`pods: ${tier.pods.length}`);
+    await startAll(state, tier.pods.map((p, i) => () =>
+      startServer(p.node, byName.get(p.node)!.netns, join(state.cgroup, `pod-${i + 1}`), POD_PORT, `${runDir(state.name)}/${p.node}.log`)));
+  }
+  log(`${tier ? 'gateways' : 'servers'}: ${t.servers.length}`);
+  await startAll(state, t.servers.map((s, i) => () => {
+    const gw = tier?.gateways.find((g) => g.node === s.node);
+    return startServer(s.node, byName.get(s.node)!.netns, serverCgroup(state.name, i + 1), t.options.port, `${runDir(state.name)}/${s.node}.log`,
+      gw ? PROXY_SCRIPT : SERVER_SCRIPT, gw ? [String(POD_PORT), ...tier!.pods.map((p, j) => `${p.ip}=${gw.weights[j]}`)] : []);
+  }));
   failpoint('servers');
   await checkpoint('while starting servers');
 
   state.phase = 'up';
   writeState(state);
+}
+
+/** Start processes side by side; every one that started is in the state (so down finds it), and
+ * the first failure is thrown once all have settled. */
+async function startAll(state: LabState, starts: (() => Promise<ServerProcess>)[]): Promise<void> {
+  const started = await Promise.allSettled(starts.map((s) => s()));
+  state.servers.push(...started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])));
+  writeState(state);
+  const failed = started.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+  if (failed) throw failed.reason;
 }
 
 /** Remove everything of lab `name`; returns what could not be removed (empty = clean). */

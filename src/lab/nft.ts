@@ -10,12 +10,29 @@ function roundRobin(addrs: string[]): string {
   return `numgen inc mod ${addrs.length} map { ${addrs.map((a, i) => `${i} : ${a}`).join(', ')} }`;
 }
 
+/** Unfair on purpose (--skew lb=...): each new connection draws a backend with these weights. */
+function weighted(addrs: string[], weights: number[]): string {
+  let at = 0;
+  const ranges = addrs.flatMap((a, i) => {
+    if (!weights[i]) return [];
+    const r = `${at}-${at + weights[i] - 1} : ${a}`;
+    at += weights[i];
+    return [r];
+  });
+  return `numgen random mod ${at} map { ${ranges.join(', ')} }`;
+}
+
+function spread(addrs: string[], weights: number[] | null | undefined): string {
+  return weights ? weighted(addrs, weights) : roundRobin(addrs);
+}
+
 export function nftRuleset(t: Topology): string {
   const port = t.options.port;
-  const pre = [`ip daddr ${t.vip4} tcp dport ${port} counter dnat ip to ${roundRobin(t.servers.map((s) => s.ip4))}`];
+  const w = t.options.skew?.lb;
+  const pre = [`ip daddr ${t.vip4} tcp dport ${port} counter dnat ip to ${spread(t.servers.map((s) => s.ip4), w)}`];
   const post = [`oifname "br0" ct status dnat meta nfproto ipv4 counter snat ip to ${t.lbAddr4}`];
   if (t.vip6 && t.lbAddr6) {
-    pre.push(`ip6 daddr ${t.vip6} tcp dport ${port} counter dnat ip6 to ${roundRobin(t.servers.map((s) => s.ip6!))}`);
+    pre.push(`ip6 daddr ${t.vip6} tcp dport ${port} counter dnat ip6 to ${spread(t.servers.map((s) => s.ip6!), w)}`);
     post.push(`oifname "br0" ct status dnat meta nfproto ipv6 counter snat ip6 to ${t.lbAddr6}`);
   }
   return [

@@ -10,14 +10,16 @@ import type { ServerProcess } from './state.js';
 import { throwIfStopped } from './checkpoint.js';
 
 export const SERVER_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'http-server.js');
+export const PROXY_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'http-proxy.js');
 
-/** Start one server; resolves once it listens (or fails with its log). */
-export async function startServer(node: string, netns: string, cgroup: string, port: number, log: string): Promise<ServerProcess> {
+/** Start one server (or a gateway's proxy: script, args); resolves once it listens (or fails with its log). */
+export async function startServer(node: string, netns: string, cgroup: string, port: number, log: string,
+  script = SERVER_SCRIPT, args: string[] = []): Promise<ServerProcess> {
   mkdirSync(cgroup, { recursive: true });
   mkdirSync(dirname(log), { recursive: true });
   const fd = openSync(log, 'w');
-  const script = 'echo $$ > "$0/cgroup.procs" && ns="$1" && shift && exec ip netns exec "$ns" "$@"';
-  const child = spawn('sh', ['-c', script, cgroup, netns, process.execPath, SERVER_SCRIPT, node, String(port)],
+  const join = 'echo $$ > "$0/cgroup.procs" && ns="$1" && shift && exec ip netns exec "$ns" "$@"';
+  const child = spawn('sh', ['-c', join, cgroup, netns, process.execPath, script, node, String(port), ...args],
     { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const pid = child.pid;

@@ -11,6 +11,7 @@
 import { TcplensError } from '../errors.js';
 import { formatAddr, parseAddr } from '../net/addr.js';
 import type { ToaDialect } from '../net/toa.js';
+import { planGatewayTier, type GatewayTier, type Skew } from './gateway-tier.js';
 
 export const LIMITS = { clients: 32, servers: 16, hops: 16, index: 250 } as const;
 export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,15}$/;
@@ -25,6 +26,10 @@ export interface LabOptions {
   toa4: ToaDialect;
   toa6: ToaDialect;
   port: number;
+  /** a gateway tier: the balancer's backends are this many HTTP proxies to `pods` pods over IPIP */
+  gateways?: number;
+  pods?: number;
+  skew?: Skew;
 }
 
 export interface Iface {
@@ -35,11 +40,12 @@ export interface Iface {
   prefix6: number;
   /** enslave to this bridge instead of addressing it */
   master?: string;
+  mtu?: number;
 }
 
 export interface Route { to: string; via: string; family: 4 | 6 }
 
-export type Role = 'client' | 'router' | 'lb' | 'server';
+export type Role = 'client' | 'router' | 'lb' | 'server' | 'gateway' | 'pod-node' | 'pod';
 
 export interface LabNode {
   name: string;
@@ -65,8 +71,10 @@ export interface Topology {
   links: VethLink[];
   /** the balancer's client-facing devices, where the TOA inserter sits */
   clientFacing: string[];
+  /** the balancer's backends: real servers, or the gateways of a gateway tier */
   servers: { node: string; ip4: string; ip6?: string }[];
   clients: { node: string; ip4: string; ip6?: string; hops: number }[];
+  gatewayTier?: GatewayTier;
 }
 
 export function netnsName(lab: string, node: string): string {
@@ -75,7 +83,7 @@ export function netnsName(lab: string, node: string): string {
 
 /** Matches exactly the namespaces of lab `lab` (not those of a lab whose name merely starts alike). */
 export function labNetnsPattern(lab: string): RegExp {
-  return new RegExp(`^tl-${lab.replace(/[^a-z0-9-]/g, '')}-(lb|client\\d+|server\\d+|router\\d+-\\d+)$`);
+  return new RegExp(`^tl-${lab.replace(/[^a-z0-9-]/g, '')}-(lb|client\\d+|server\\d+|router\\d+-\\d+|gw\\d+|node\\d+|pod\\d+)$`);
 }
 
 export function validateName(name: string): string {
@@ -140,13 +148,15 @@ export function planLab(o: LabOptions): Topology {
   }
 
   const servers: Topology['servers'] = [];
-  for (let k = 1; k <= o.servers; k++) {
-    const name = `server${k}`;
+  const gw = o.gateways ? planGatewayTier(I, o.gateways, o.pods ?? 1, o.skew ?? { lb: null, gw: {} }, ns, lb) : null;
+  for (let k = 1; k <= (o.gateways || o.servers); k++) {
+    const name = gw ? `gw${k}` : `server${k}`;
     const eth0 = { dev: 'eth0', ip4: `10.${I}.0.${10 + k}`, ip6: v6(`fd00:${I}::${10 + k}`), prefix4: 24, prefix6: 64 };
     const node: LabNode = {
-      name, role: 'server', netns: ns(name), forwarding: false, ifaces: [eth0],
+      name, role: gw ? 'gateway' : 'server', netns: ns(name), forwarding: false, ifaces: [eth0],
       routes: [{ to: 'default', via: `10.${I}.0.1`, family: 4 }],
     };
+    gw?.gatewayExtras(k, node);
     if (o.ipv6) node.routes.push({ to: 'default', via: v6(`fd00:${I}::1`)!, family: 6 });
     nodes.push(node);
     lb.ifaces.push({ dev: `s${k}`, ip4: '', prefix4: 0, prefix6: 0, master: 'br0' });
@@ -154,9 +164,13 @@ export function planLab(o: LabOptions): Topology {
     servers.push({ node: name, ip4: eth0.ip4, ip6: eth0.ip6 });
   }
 
+  if (gw) {
+    nodes.push(...gw.nodes);
+    links.push(...gw.links);
+  }
   return {
     options: o, vip4: `10.${I}.255.1`, vip6: v6(`fd00:${I}:ff::1`), lbAddr4: `10.${I}.0.1`, lbAddr6: v6(`fd00:${I}::1`),
-    nodes, links, clientFacing, servers, clients,
+    nodes, links, clientFacing, servers, clients, ...(gw && { gatewayTier: gw.tier }),
   };
 }
 
@@ -164,8 +178,10 @@ export function planLab(o: LabOptions): Topology {
 export function ipBatch(node: LabNode): string[] {
   const out = ['link set lo up'];
   if (node.role === 'lb') out.push('link add br0 type bridge', 'link set br0 up');
+  if (node.ifaces.some((f) => f.master === 'br1')) out.push('link add br1 type bridge', 'link set br1 up');
   for (const f of node.ifaces) {
     if (f.master) out.push(`link set ${f.dev} master ${f.master}`);
+    if (f.mtu) out.push(`link set ${f.dev} mtu ${f.mtu}`);
     if (f.ip4) out.push(`addr add ${f.ip4}/${f.prefix4} dev ${f.dev}`);
     if (f.ip6) out.push(`addr add ${f.ip6}/${f.prefix6} dev ${f.dev} nodad`);
     if (f.dev !== 'lo' && f.dev !== 'br0') out.push(`link set ${f.dev} up`);

@@ -3,6 +3,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { planLab, ipBatch, labNetnsPattern, validateName, type LabOptions } from '../../src/lab/topology.js';
 import { nftRuleset, dnatCounts } from '../../src/lab/nft.js';
+import { FABRIC_MTU, parseSkew, WeightedRoundRobin } from '../../src/lab/gateway-tier.js';
 import { labRequest, parseHops, parseToa } from '../../src/cli/lab-options.js';
 import { TcplensError } from '../../src/errors.js';
 
@@ -99,4 +100,47 @@ test('flags: TOA dialects, hop lists and counts', () => {
   for (const f of [{ clients: '0' }, { clients: '33' }, { servers: '0' }, { servers: 'two' }, { servers: '17' }, { name: '../x' }]) {
     assert.equal(code(() => labRequest({ toa: [], ipv6: false, ...f }, { name: 'lab', clients: 3 })), 'TCPLENS_ERR_BAD_FLAG', JSON.stringify(f));
   }
+});
+
+test('a gateway tier: gateways take the servers\' places, pods sit two a node behind IPIP', () => {
+  const t = planLab({ name: 'g', index: 7, clients: 1, servers: 2, hops: [0], ipv6: false, port: 80,
+    toa4: { kind: 254, len: 8, family: 4 }, toa6: { kind: 253, len: 20, family: 6 }, gateways: 2, pods: 3, skew: parseSkew(['gw2=1,2,3'], 2, 3) });
+  assert.deepEqual(t.servers.map((s) => [s.node, s.ip4]), [['gw1', '10.7.0.11'], ['gw2', '10.7.0.12']]);
+  const tier = t.gatewayTier!;
+  assert.deepEqual(tier.podNodes.map((n) => [n.node, n.fabric, n.pods]), [['node1', '10.7.254.101', ['pod1', 'pod3']], ['node2', '10.7.254.102', ['pod2']]]);
+  assert.deepEqual(tier.pods.map((p) => p.ip), ['10.7.200.6', '10.7.200.10', '10.7.200.14']);
+  assert.deepEqual(tier.gateways.map((g) => g.weights), [[1, 1, 1], [1, 2, 3]]);
+  const gw1 = t.nodes.find((n) => n.name === 'gw1')!;
+  assert.deepEqual(gw1.routes.filter((r) => r.to.startsWith('10.7.200.')).map((r) => `${r.to} via ${r.via}`),
+    ['10.7.200.6/32 via 10.7.254.101', '10.7.200.10/32 via 10.7.254.102', '10.7.200.14/32 via 10.7.254.101']);
+  assert.ok(ipBatch(gw1).includes(`link set eth1 mtu ${FABRIC_MTU}`), 'room for the outer header');
+  assert.ok(labNetnsPattern('g').test('tl-g-pod3') && labNetnsPattern('g').test('tl-g-node2') && labNetnsPattern('g').test('tl-g-gw1'));
+});
+
+test('--skew specs are checked against the tier\'s shape', () => {
+  assert.deepEqual(parseSkew(['lb=70,30', 'gw1=80,10,10'], 2, 3), { lb: [70, 30], gw: { gw1: [80, 10, 10] } });
+  for (const bad of ['lb=70', 'gw1=1,2', 'gw3=1,1,1', 'lb=0,0', 'pod1=1,1', 'lb=a,b']) {
+    assert.throws(() => parseSkew([bad], 2, 3), { code: 'TCPLENS_ERR_BAD_FLAG' }, bad);
+  }
+});
+
+test('weighted round robin gives exact shares, spread out', () => {
+  const w = new WeightedRoundRobin(['a', 'b', 'c'], [5, 1, 1]);
+  const seq = Array.from({ length: 7 }, () => w.next());
+  assert.deepEqual([...seq].sort(), ['a', 'a', 'a', 'a', 'a', 'b', 'c']);
+  assert.notDeepEqual(seq.slice(0, 5), ['a', 'a', 'a', 'a', 'a'], 'not in one run');
+});
+
+test('--gateways flags: a tier, its pods and skew; misuse is refused', () => {
+  const r = labRequest({ toa: [], ipv6: false, gateways: '2', pods: '4', skew: ['lb=3,1'] }, { name: 'lab', clients: 3 });
+  assert.deepEqual([r.gateways, r.pods, r.servers, r.skew], [2, 4, 2, { lb: [3, 1], gw: {} }]);
+  for (const bad of [{ pods: '3' }, { skew: ['lb=1,1'] }, { gateways: '2', servers: '2' }, { gateways: '9' }, { gateways: '2', skew: ['lb=1'] }]) {
+    assert.throws(() => labRequest({ toa: [], ipv6: false, ...bad }, { name: 'lab', clients: 3 }), { code: 'TCPLENS_ERR_BAD_FLAG' }, JSON.stringify(bad));
+  }
+});
+
+test('a skewed balancer draws backends by weight', () => {
+  const t = planLab({ name: 'w', index: 3, clients: 1, servers: 2, hops: [0], ipv6: false, port: 80,
+    toa4: { kind: 254, len: 8, family: 4 }, toa6: { kind: 253, len: 20, family: 6 }, gateways: 2, pods: 1, skew: parseSkew(['lb=70,30'], 2, 1) });
+  assert.match(nftRuleset(t), /numgen random mod 100 map \{ 0-69 : 10\.3\.0\.11, 70-99 : 10\.3\.0\.12 \}/);
 });
