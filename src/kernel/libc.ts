@@ -22,6 +22,8 @@ export const c = {
   ioctl: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
   getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)'),
+  setsockopt: libc.func('int setsockopt(int fd, int level, int name, const uint8_t *val, uint32_t len)'),
+  bind: libc.func('int bind(int fd, const uint8_t *addr, uint32_t len)'),
 };
 
 /** struct pollfd, for poll(2). */
