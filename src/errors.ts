@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'TCPLENS_ERR_NO_CGROUP'
   | 'TCPLENS_ERR_NO_BPFFS'
   | 'TCPLENS_ERR_NO_NETNS'
+  | 'TCPLENS_ERR_INTERNAL'
   | 'TCPLENS_ERR_NOT_BUILT'
   | 'TCPLENS_ERR_LIBBPF'
   | 'TCPLENS_ERR_LOAD'
@@ -63,6 +64,8 @@ export function formatError(e: unknown, verbose = false): string {
     }
     return out;
   }
+  // Anything else is a bug of ours: still one coded line and a hint, the stack only when asked.
   const err = e as Error;
-  return `tcplens: internal error: ${err?.message ?? String(e)}\n${verbose && err?.stack ? err.stack + '\n' : ''}`;
+  return `tcplens: TCPLENS_ERR_INTERNAL: ${err?.message ?? String(e)}\n  hint: this is a bug in tcplens; run with --verbose for the stack and report it\n` +
+    (verbose && err?.stack ? `${err.stack}\n` : '');
 }

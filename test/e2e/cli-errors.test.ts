@@ -2,11 +2,7 @@
 // and nothing attached. Runs the real CLI.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync, chmodSync, statSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { tmpdir } from 'node:os';
-import { runTcplens, cliPath } from '../kernel/helpers/tcplens-cli.js';
-import { repoRoot } from '../../src/kernel/paths.js';
+import { runTcplens, cliForAnyone } from '../kernel/helpers/tcplens-cli.js';
 
 function assertError(r: { code: number | null; stderr: string }, code: string): void {
   assert.notEqual(r.code, 0, r.stderr);
@@ -45,22 +41,12 @@ test('--help prints the flags and exits 0', async () => {
 });
 
 test('not root: TCPLENS_ERR_NOT_ROOT, before anything is loaded', async () => {
-  // The unprivileged user must be able to read the program: run a world-readable copy if the
-  // checkout itself is not (CI clones into private directories).
-  let dir: string | null = null;
-  let cli = cliPath;
+  const anyone = cliForAnyone();
   try {
-    const readable = (p: string): boolean => { for (let d = p; d !== '/'; d = dirname(d)) if (!(statSync(d).mode & 0o005)) return false; return true; };
-    if (!readable(cliPath)) {
-      dir = mkdtempSync(join(tmpdir(), 'tcplens-e2e-'));
-      chmodSync(dir, 0o755);
-      for (const part of ['dist', 'node_modules', 'package.json']) cpSync(join(repoRoot, part), join(dir, part), { recursive: true });
-      cli = join(dir, 'dist', 'src', 'cli', 'main.js');
-    }
-    const r = await runTcplens(['accept'], { uid: 65534, cli });
+    const r = await runTcplens(['accept'], { uid: 65534, cli: anyone.cli });
     assertError(r, 'TCPLENS_ERR_NOT_ROOT');
     assert.match(r.stderr, /sudo/);
   } finally {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    anyone.dispose();
   }
 });

@@ -69,6 +69,7 @@ test('each connection reports exactly the client its TOA (254/8 on SYN and ACK) 
       assert.equal(r.count, 1);
       assert.ok(r.kernel_ns > 0 && r.kernel_ns < 1_000_000, `kernel_ns ${r.kernel_ns}`);
       assert.equal(r.comm, 'node', 'the listening process');
+      assert.deepEqual([r.ttl, r.hops], [64, 0], 'the client is on the same link: nothing took a hop off its TTL');
       assert.ok(r.pid && r.pid > 1);
       assert.ok(!Number.isNaN(Date.parse(r.time)));
     }
@@ -88,6 +89,7 @@ test('a TOA only on the SYN is read from the saved SYN', async () => {
     for (const r of records) {
       assert.equal(r.client, '203.0.113.9:777');
       assert.equal(r.toa?.source, 'syn');
+      assert.deepEqual([r.ttl, r.hops], [64, 0], 'the saved SYN\'s own TTL');
     }
     const plain = await watch(['--merge-window', '0'], () => connect(pair.server.ip4, ['--count', '1']).then(() => undefined));
     assert.equal(plain.records[0].client, null, 'without --save-syn only the handshake ACK is read');
@@ -332,9 +334,9 @@ test('without --json: a live table for people, and the summary on SIGTERM', asyn
   }
   const r = await t.stop('SIGTERM');
   assert.equal(r.code, 0);
-  assert.match(r.stdout[0], /^TIME\s+LOCAL\s+PEER\s+CLIENT\s+TOA\s+COUNT\s+KNS\s+PROCESS\s+CGROUP$/);
+  assert.match(r.stdout[0], /^TIME\s+LOCAL\s+PEER\s+CLIENT\s+TOA\s+COUNT\s+HOPS\s+KNS\s+PROCESS\s+CGROUP$/);
   assert.equal(r.stdout.length, 3, r.stdout.join('\n'));
-  assert.match(r.stdout[1], new RegExp(`${pair.server.ip4}:${PORT}\\s+${pair.client.ip4}:\\d+\\s+-\\s+-\\s+1\\s+\\d+\\s+\\d+/node\\s+tcplens-test-\\S+/s$`));
+  assert.match(r.stdout[1], new RegExp(`${pair.server.ip4}:${PORT}\\s+${pair.client.ip4}:\\d+\\s+-\\s+-\\s+1\\s+0\\s+\\d+\\s+\\d+/node\\s+tcplens-test-\\S+/s$`));
   assert.ok(r.stderr.some((l) => /2 connections in 2 events/.test(l)), r.stderr.join('\n'));
 });
 
@@ -355,5 +357,29 @@ test('nothing stays attached after exit, also after SIGKILL', async () => {
     for (let i = 0; i < 50 && /accept_sockops/.test(progs()); i++) await new Promise((r) => setTimeout(r, 100));
     assert.doesNotMatch(attached(), /sock_ops/, `after ${signal}`);
     assert.doesNotMatch(progs(), /accept_sockops/, `after ${signal}`);
+  }
+});
+
+test('an error nobody caught (here: in the ring\'s record handler) is a coded error, detaches, and ends the process', async () => {
+  const server = pair.spawnIn(pair.server, [process.execPath, helper('tcp-server'), '::', String(PORT)]);
+  try {
+    await new Promise((r) => server.stdout!.once('data', r));
+    const proc = spawn(process.execPath, [cliPath, 'accept', '--json', '--merge-window', '0', '--cgroup', pair.server.cgroup],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TCPLENS_ACCEPT_FAILPOINT: 'record' } });
+    const exited = once(proc, 'exit');
+    const err = new Lines(proc, 'stderr');
+    await err.wait(/tcplens: attached/, 20000);
+    await connect(pair.server.ip4, ['--count', '1']);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
+    const [code] = await exited;
+    clearTimeout(timer);
+    assert.equal(code, 70);
+    await new Promise((r) => setImmediate(r));
+    assert.ok(err.all.some((l) => /^tcplens: TCPLENS_ERR_INTERNAL: failing on purpose/.test(l)), err.all.join('\n'));
+    assert.ok(err.all.some((l) => /hint: /.test(l)));
+    assert.ok(!err.all.some((l) => /^\s+at /.test(l)), 'no stack trace');
+    assert.doesNotMatch(execFileSync('bpftool', ['cgroup', 'show', pair.server.cgroup], { encoding: 'utf8' }), /sock_ops/);
+  } finally {
+    server.kill('SIGKILL');
   }
 });

@@ -30,12 +30,12 @@ test('a trusted TOA event decodes to the JSON users see', () => {
   const { record: r, listener } = d.decode(record({
     first_ns: now, last_ns: now, kernel_ns: 840n, count: 1, pid: 4242, comm: Buffer.from('nginx\0'),
     local: ep('10.0.0.2', 80), peer: ep('10.0.0.1', 34567), client: ep('10.5.12.70', 37325),
-    toa_kind: 254, toa_len: 8, toa_source: 1, flags: 1 | 2, netns_ino: 4026531840, cgroup_id: 77n,
+    toa_kind: 254, toa_len: 8, toa_source: 1, flags: 1 | 2, netns_ino: 4026531840, cgroup_id: 77n, ttl: 61,
   }), 16);
   assert.deepEqual({ ...r, time: undefined }, {
     time: undefined, local: '10.0.0.2:80', peer: '10.0.0.1:34567', client: '10.5.12.70:37325',
     toa: { kind: 254, len: 8, source: 'ack', claimed: '10.5.12.70:37325' }, trusted: true, malformed: null,
-    count: 1, summary: false, kernel_ns: 840, pid: 4242, comm: 'nginx', cgroup: null, netns: 4026531840,
+    count: 1, summary: false, ttl: 61, hops: 3, kernel_ns: 840, pid: 4242, comm: 'nginx', cgroup: null, netns: 4026531840,
   });
   assert.deepEqual(listener, { netnsIno: 4026531840, port: 80, cgroupId: 77n, pid: 4242, comm: 'nginx' }, 'what the names are looked up by');
   assert.ok(Math.abs(Date.parse(r.time) - Date.now()) < 5000, 'monotonic time becomes wall time');
@@ -77,4 +77,11 @@ test('no TOA, malformed options, a conflict (with or without the first TOA taken
 test('a layout that lost a field is refused with TCPLENS_ERR_LAYOUT', () => {
   assert.throws(() => event.field('no_such_field'), { code: 'TCPLENS_ERR_LAYOUT' });
   assert.throws(() => event.field('count', 8), { code: 'TCPLENS_ERR_LAYOUT' });
+});
+
+test('hop distance from the arriving TTL: 64, 128 and 255 start values; no TTL is no distance', () => {
+  const d = new AcceptDecoder(event, endpoint);
+  const hops = (ttl: number) => d.decode(record({ first_ns: now, last_ns: now, count: 1, local: ep('10.0.0.2', 80), peer: ep('10.0.0.1', 1), ttl }), 16).record.hops;
+  assert.deepEqual([hops(64), hops(62), hops(127), hops(250), hops(30)], [0, 2, 1, 5, 2]);
+  assert.equal(hops(0), null);
 });

@@ -248,6 +248,8 @@ export class AcceptTracer {
   }
 
   private hand(dv: DataView, off: number): void {
+    // Test hook: an error inside the ring's record handler must still end the process cleanly.
+    if (process.env.TCPLENS_ACCEPT_FAILPOINT === 'record') throw new Error('failing on purpose in the record handler (TCPLENS_ACCEPT_FAILPOINT)');
     const { record, listener } = this.decoder.decode(dv, off);
     this.names.push(record, listener);
   }

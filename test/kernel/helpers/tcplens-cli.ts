@@ -1,5 +1,8 @@
 // Runs the real tcplens CLI as a child process, as a user would.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname } from 'node:path';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { repoRoot } from '../../../src/kernel/paths.js';
@@ -39,4 +42,19 @@ export async function runTcplens(args: string[], opts: { uid?: number; cli?: str
   const [code] = await once(proc, 'exit');
   clearTimeout(timer);
   return { code, stdout, stderr };
+}
+
+/** A copy of the CLI an unprivileged user can run (for not-root tests): the checkout itself when
+ * it is readable by everyone, else a world-readable copy (CI clones into private directories).
+ * dispose() removes the copy. */
+export function cliForAnyone(): { cli: string; dispose(): void } {
+  const readable = (p: string): boolean => {
+    for (let d = p; d !== '/'; d = dirname(d)) if (!(statSync(d).mode & 0o005)) return false;
+    return true;
+  };
+  if (readable(cliPath)) return { cli: cliPath, dispose: () => {} };
+  const dir = mkdtempSync(join(tmpdir(), 'tcplens-anyone-'));
+  chmodSync(dir, 0o755);
+  for (const part of ['dist', 'node_modules', 'package.json', 'build']) cpSync(join(repoRoot, part), join(dir, part), { recursive: true });
+  return { cli: join(dir, 'dist', 'src', 'cli', 'main.js'), dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
