@@ -82,7 +82,7 @@ export function httpOptions(v: Parsed): HttpCaptureOptions {
 }
 
 export function summaryLine(s: HttpRunSummary): string {
-  const k = s.kernel ? `kernel_packets=${s.kernel.packets} kernel_drops=${s.kernel.drops} ring_freezes=${s.kernel.freezes} ` : '';
+  const k = s.kernel ? `kernel_packets=${s.kernel.packets} kernel_drops=${s.kernel.drops} ring_freezes=${s.kernel.freezes} vlan_in_metadata=${s.kernel.vlanInMetadata} ` : '';
   return `tcplens http: summary packets=${s.packets} bytes=${s.bytes} ${k}flows=${s.flows} exchanges=${s.exchanges} incomplete=${s.incomplete} ` +
     `parse_errors=${s.parse_errors} evictions=${s.evictions} gaps=${s.gaps} skipped=${s.skipped} filtered_out=${s.filtered_out}` +
     `${s.written !== null ? ` written=${s.written}` : ''}`;

@@ -24,6 +24,7 @@ export const c = {
   getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)'),
   setsockopt: libc.func('int setsockopt(int fd, int level, int name, const uint8_t *val, uint32_t len)'),
   bind: libc.func('int bind(int fd, const uint8_t *addr, uint32_t len)'),
+  sendto: libc.func('intptr_t sendto(int fd, const uint8_t *buf, size_t n, int flags, const uint8_t *addr, uint32_t alen)'),
 };
 
 /** struct pollfd, for poll(2). */

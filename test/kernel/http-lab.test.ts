@@ -100,7 +100,7 @@ test('N requests over keep-alive and fresh connections give exactly N exchanges;
   assert.equal(freshPorts.size, 40);
   const summary = cap.stderr.all.find((l) => l.startsWith('tcplens http: summary'))!;
   assert.ok(summary, cap.stderr.all.join('\n'));
-  assert.match(summary, / kernel_drops=0 ring_freezes=0 /);
+  assert.match(summary, / kernel_drops=0 ring_freezes=0 vlan_in_metadata=0 /);
   assert.match(summary, / exchanges=100 incomplete=0 parse_errors=0 /);
   assert.ok(Number(/kernel_packets=(\d+)/.exec(summary)![1]) > 0);
 

@@ -38,7 +38,13 @@ export interface LiveOptions {
   netnsPath?: string;
 }
 
-export interface KernelDrops { packets: number; drops: number; freezes: number }
+export interface KernelDrops {
+  packets: number;
+  drops: number;
+  freezes: number;
+  /** frames whose outer VLAN tag came in packet metadata (VLAN offload), not in the frame */
+  vlanInMetadata: number;
+}
 
 export interface HttpRunSummary extends HttpPipelineSummary {
   /** null when reading a file: no kernel was involved */
@@ -66,6 +72,7 @@ export class HttpCapture {
   private rings: PacketRing[] = [];
   private stopped: HttpRunSummary | null = null;
   private readonly startedMs = Date.now();
+  private vlanInMetadata = 0;
 
   constructor(private readonly opts: HttpCaptureOptions, onExchange: (e: HttpExchange) => void) {
     this.pipeline = new HttpPipeline({
@@ -132,7 +139,7 @@ export class HttpCapture {
   /** Kernel counters now (PACKET_STATISTICS is read, and summed, each call). */
   kernelDrops(): KernelDrops | null {
     if (!this.rings.length) return null;
-    const k: KernelDrops = { packets: 0, drops: 0, freezes: 0 };
+    const k: KernelDrops = { packets: 0, drops: 0, freezes: 0, vlanInMetadata: this.vlanInMetadata };
     for (const r of this.rings) {
       const s: PacketRingStats = r.readStats();
       k.packets += s.packets; k.drops += s.drops; k.freezes += s.freezes;
@@ -146,12 +153,13 @@ export class HttpCapture {
    * incomplete, detach and unload. Idempotent: the first call's figures are kept. */
   async stop(): Promise<HttpRunSummary> {
     if (this.stopped) return this.stopped;
-    const k: KernelDrops | null = this.rings.length ? { packets: 0, drops: 0, freezes: 0 } : null;
+    const k: KernelDrops | null = this.rings.length ? { packets: 0, drops: 0, freezes: 0, vlanInMetadata: 0 } : null;
     for (const r of this.rings) {
       const s = await r.close();
       k!.packets += s.packets; k!.drops += s.drops; k!.freezes += s.freezes;
     }
     this.rings = [];
+    if (k) k.vlanInMetadata = this.vlanInMetadata;
     this.pipeline.flush();
     const filter = this.filter ? this.filter.counters() : null;
     this.filter?.close();
@@ -167,6 +175,7 @@ export class HttpCapture {
     // The kernel filter read the frame as Ethernet; other link types (tun, ...) are not ours.
     const linkType = p.hatype === ARPHRD_ETHER || p.hatype === ARPHRD_LOOPBACK ? LINKTYPE_ETHERNET : -1;
     const timeMs = p.sec * 1000 + p.nsec / 1e6;
+    if (p.vlanTci !== null) this.vlanInMetadata++;
     this.pipeline.packet(linkType, p.data, p.origLen, timeMs, p.vlanTci);
     if (this.writer && linkType === LINKTYPE_ETHERNET) this.writer.frame(linkType, p.sec, p.nsec, p.data, p.origLen, p.vlanTci, p.vlanTpid);
   }

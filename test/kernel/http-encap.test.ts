@@ -1,0 +1,110 @@
+// `tcplens http` live on a veth, through the real CLI: VLAN-tagged frames (sent in-band from a raw
+// AF_PACKET socket, as this kernel has no vlan devices; the receiving veth moves the outer tag
+// into skb metadata, so the kernel filter's vlan_present path and the ring's TP_STATUS_VLAN_VALID
+// are what is tested) and IPIP produced with raw IPPROTO_IPIP sockets are decoded with their tag
+// and tunnel.
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { Lines, NetPair, sh } from './helpers/netns.js';
+import { cliPath } from './helpers/tcplens-cli.js';
+import { IpipSender } from './helpers/ipip-sender.js';
+import { FrameSender } from './helpers/frame-sender.js';
+import { TcpConversation } from '../helpers/tcp-conversation.js';
+
+let pair: NetPair;
+const dev = (side: 'c' | 's') => sh('ip', ['-n', side === 'c' ? pair.client.ns : pair.server.ns, '-o', 'link', 'show', 'type', 'veth']).split(':')[1].trim().split('@')[0];
+
+async function startIn(netns: string, args: string[]) {
+  const proc = spawn('ip', ['netns', 'exec', netns, process.execPath, cliPath, 'http', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout = new Lines(proc, 'stdout');
+  const stderr = new Lines(proc, 'stderr');
+  await stderr.wait(/tcplens: attached/, 20000);
+  return {
+    stdout, stderr,
+    stop: async () => {
+      const exited = proc.exitCode === null ? once(proc, 'exit') : Promise.resolve([proc.exitCode]);
+      proc.kill('SIGINT');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
+      const [code] = await exited;
+      clearTimeout(timer);
+      await new Promise((r) => setTimeout(r, 50));
+      return code as number | null;
+    },
+  };
+}
+
+before(() => {
+  pair = new NetPair('h');
+});
+
+after(() => pair?.dispose());
+
+test('VLAN-tagged frames on a veth (the tag in skb metadata on receive): 802.1Q and QinQ decoded, three tags dropped', { timeout: 120000 }, async () => {
+  const cap = await startIn(pair.server.ns, ['--iface', dev('s'), '--port', '80', '--json', '--block-timeout', '5ms']);
+  const wire = new FrameSender(pair.client.ns, dev('c'));
+  let code: number | null;
+  let keptCount = 0;
+  try {
+    const conv = (port: number, vlans: number[], path: string) => TcpConversation.simple(
+      { client: '10.98.0.1', server: '10.98.0.2', clientPort: port, serverPort: 80, vlans },
+      [[`GET ${path} HTTP/1.1\r\nHost: tagged\r\n\r\n`, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok']]);
+    const kept = [...conv(42000, [100], '/dot1q').frames, ...conv(42001, [200, 100], '/qinq').frames];
+    keptCount = kept.length;
+    const frames = [...kept, ...conv(42002, [300, 200, 100], '/three-tags').frames];
+    for (const f of frames) {
+      wire.send(f.frame);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await cap.stdout.wait(/"path":"\/qinq"/, 10000);
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    wire.close();
+    code = await cap.stop();
+  }
+  assert.equal(code, 0, cap.stderr.all.join('\n'));
+  const got = cap.stdout.all.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(got.map((e) => [e.path, e.vlan, e.status, e.error]), [['/dot1q', 100, 200, null], ['/qinq', 200, 200, null]]);
+  // The three-tag frames never reached user space: the kernel filter counted the tag in metadata
+  // (skb->vlan_present) and dropped them, so nothing was skipped and only the kept frames arrived.
+  const summary = cap.stderr.all.find((l) => l.startsWith('tcplens http: summary'))!;
+  assert.match(summary, new RegExp(` packets=${keptCount} `));
+  assert.match(summary, / kernel_drops=0 .* skipped=0 /);
+  assert.match(summary, new RegExp(` vlan_in_metadata=${keptCount} `), 'every kept frame\'s outer tag arrived in metadata');
+});
+
+test('IPIP made with raw IPPROTO_IPIP sockets: the exchange inside, with the outer addresses', { timeout: 120000 }, async () => {
+  const cap = await startIn(pair.server.ns, ['--iface', dev('s'), '--port', '80', '--json', '--block-timeout', '5ms']);
+  const up = new IpipSender(pair.client.ns, pair.server.ip4);
+  const down = new IpipSender(pair.server.ns, pair.client.ip4);
+  let code: number | null;
+  try {
+    const conv = TcpConversation.simple({ client: '10.99.0.1', server: '10.99.0.2', clientPort: 41000, serverPort: 80 },
+      [['GET /inside-ipip HTTP/1.1\r\nHost: pod\r\n\r\n', 'HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nabc']]);
+    // Ports other than --port inside the tunnel must be dropped by the kernel filter.
+    const other = TcpConversation.simple({ client: '10.99.0.1', server: '10.99.0.2', clientPort: 41001, serverPort: 8080 },
+      [['GET /other-port HTTP/1.1\r\n\r\n', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n']]);
+    for (const f of [...conv.frames, ...other.frames]) {
+      (f.fromClient ? up : down).send(f.frame.subarray(14)); // the inner IPv4 packet, without Ethernet
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await cap.stdout.wait(/inside-ipip/, 10000);
+  } finally {
+    up.close();
+    down.close();
+    code = await cap.stop();
+  }
+  assert.equal(code, 0, cap.stderr.all.join('\n'));
+  const got = cap.stdout.all.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(got.length, 1, cap.stdout.all.join('\n'));
+  const e = got[0];
+  assert.equal(e.path, '/inside-ipip');
+  assert.equal(e.status, 201);
+  assert.equal(e.resp_bytes, 3);
+  assert.equal(e.client, '10.99.0.1:41000');
+  assert.equal(e.server, '10.99.0.2:80');
+  const t = e.tunnel as { type: string; src: string; dst: string };
+  assert.equal(t.type, 'ipip');
+  assert.deepEqual([t.src, t.dst].sort(), [pair.client.ip4, pair.server.ip4].sort());
+});
