@@ -5,10 +5,8 @@
 // and tunnel.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { Lines, NetPair, sh } from './helpers/netns.js';
-import { cliPath } from './helpers/tcplens-cli.js';
+import { NetPair, sh } from './helpers/netns.js';
+import { startTcplens } from './helpers/tcplens-cli.js';
 import { IpipSender } from './helpers/ipip-sender.js';
 import { FrameSender } from './helpers/frame-sender.js';
 import { TcpConversation } from '../helpers/tcp-conversation.js';
@@ -16,24 +14,7 @@ import { TcpConversation } from '../helpers/tcp-conversation.js';
 let pair: NetPair;
 const dev = (side: 'c' | 's') => sh('ip', ['-n', side === 'c' ? pair.client.ns : pair.server.ns, '-o', 'link', 'show', 'type', 'veth']).split(':')[1].trim().split('@')[0];
 
-async function startIn(netns: string, args: string[]) {
-  const proc = spawn('ip', ['netns', 'exec', netns, process.execPath, cliPath, 'http', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const stdout = new Lines(proc, 'stdout');
-  const stderr = new Lines(proc, 'stderr');
-  await stderr.wait(/tcplens: attached/, 20000);
-  return {
-    stdout, stderr,
-    stop: async () => {
-      const exited = proc.exitCode === null ? once(proc, 'exit') : Promise.resolve([proc.exitCode]);
-      proc.kill('SIGINT');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
-      const [code] = await exited;
-      clearTimeout(timer);
-      await new Promise((r) => setTimeout(r, 50));
-      return code as number | null;
-    },
-  };
-}
+const startIn = (netns: string, args: string[]) => startTcplens(['http', ...args], /tcplens: attached/, false, netns);
 
 before(() => {
   pair = new NetPair('h');
@@ -61,7 +42,7 @@ test('VLAN-tagged frames on a veth (the tag in skb metadata on receive): 802.1Q 
     await new Promise((r) => setTimeout(r, 100));
   } finally {
     wire.close();
-    code = await cap.stop();
+    code = (await cap.stop()).code;
   }
   assert.equal(code, 0, cap.stderr.all.join('\n'));
   const got = cap.stdout.all.map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -93,7 +74,7 @@ test('IPIP made with raw IPPROTO_IPIP sockets: the exchange inside, with the out
   } finally {
     up.close();
     down.close();
-    code = await cap.stop();
+    code = (await cap.stop()).code;
   }
   assert.equal(code, 0, cap.stderr.all.join('\n'));
   const got = cap.stdout.all.map((l) => JSON.parse(l) as Record<string, unknown>);

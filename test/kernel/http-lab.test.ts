@@ -4,16 +4,14 @@
 // zero kernel drops; --write then --read gives the same exchanges.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { labDown, labUp, leftovers } from '../../src/lab/lab.js';
 import type { LabState } from '../../src/lab/state.js';
 import { repoRoot } from '../../src/kernel/paths.js';
-import { Lines } from './helpers/netns.js';
-import { cliPath, runTcplens } from './helpers/tcplens-cli.js';
+import { runTcplens, startTcplens } from './helpers/tcplens-cli.js';
 
 const name = `h${process.pid % 100000}`;
 let lab: LabState;
@@ -30,24 +28,7 @@ function load(count: number, mode: 'keepalive' | 'fresh', prefix: string): Sent[
 }
 
 /** The CLI inside a namespace, as `ip netns exec NS tcplens http ...` (issue 11 brings --netns). */
-async function startIn(netns: string, args: string[]) {
-  const proc = spawn('ip', ['netns', 'exec', netns, process.execPath, cliPath, 'http', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const stdout = new Lines(proc, 'stdout');
-  const stderr = new Lines(proc, 'stderr');
-  await stderr.wait(/tcplens: attached/, 20000);
-  return {
-    stdout, stderr,
-    stop: async () => {
-      const exited = proc.exitCode === null ? once(proc, 'exit') : Promise.resolve([proc.exitCode]);
-      proc.kill('SIGINT');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
-      const [code] = await exited;
-      clearTimeout(timer);
-      await new Promise((r) => setTimeout(r, 50));
-      return code as number | null;
-    },
-  };
-}
+const startIn = (netns: string, args: string[]) => startTcplens(['http', ...args], /tcplens: attached/, false, netns);
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tcplens-http-lab-'));
@@ -76,7 +57,7 @@ test('N requests over keep-alive and fresh connections give exactly N exchanges;
     // The last blocks are handed over within the block timeout; wait for the last exchange.
     await cap.stdout.wait(/"path":"\/fresh-39"/, 10000);
   } finally {
-    code = await cap.stop();
+    code = (await cap.stop()).code;
   }
   assert.equal(code, 0, cap.stderr.all.join('\n'));
   const got = cap.stdout.all.map((l) => JSON.parse(l) as Record<string, unknown>);
