@@ -2,15 +2,21 @@
 // AF_PACKET socket, as this kernel has no vlan devices; the receiving veth moves the outer tag
 // into skb metadata, so the kernel filter's vlan_present path and the ring's TP_STATUS_VLAN_VALID
 // are what is tested) and IPIP produced with raw IPPROTO_IPIP sockets are decoded with their tag
-// and tunnel.
+// and tunnel. Without --iface every interface is captured, loopback once per packet.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { NetPair, sh } from './helpers/netns.js';
-import { startTcplens } from './helpers/tcplens-cli.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { repoRoot } from '../../src/kernel/paths.js';
+import { SERVER_SCRIPT } from '../../src/lab/servers.js';
+import { Lines, NetPair, sh } from './helpers/netns.js';
+import { cliPath, startTcplens } from './helpers/tcplens-cli.js';
 import { IpipSender } from './helpers/ipip-sender.js';
 import { FrameSender } from './helpers/frame-sender.js';
 import { TcpConversation } from '../helpers/tcp-conversation.js';
 
+const LOAD = join(repoRoot, 'dist', 'test', 'kernel', 'helpers', 'http-load.js');
 let pair: NetPair;
 const dev = (side: 'c' | 's') => sh('ip', ['-n', side === 'c' ? pair.client.ns : pair.server.ns, '-o', 'link', 'show', 'type', 'veth']).split(':')[1].trim().split('@')[0];
 
@@ -88,4 +94,55 @@ test('IPIP made with raw IPPROTO_IPIP sockets: the exchange inside, with the out
   const t = e.tunnel as { type: string; src: string; dst: string };
   assert.equal(t.type, 'ipip');
   assert.deepEqual([t.src, t.dst].sort(), [pair.client.ip4, pair.server.ip4].sort());
+});
+
+test('every interface at once, loopback included: each exchange once (loopback\'s outgoing copy is skipped)', { timeout: 120000 }, async () => {
+  const server = pair.spawnIn(pair.server, [process.execPath, SERVER_SCRIPT, 'lo-server', '80']);
+  await new Lines(server, 'stdout').wait(/listening/, 15000);
+  const cap = await startIn(pair.server.ns, ['--port', '80', '--json', '--block-timeout', '5ms']);
+  let code: number | null;
+  try {
+    const out = await pair.run(pair.server, [process.execPath, LOAD, '127.0.0.1', '80', '4', 'fresh', '/lo']);
+    assert.equal(out.trim().split('\n').length, 4);
+    await cap.stdout.wait(/"path":"\/lo-3"/, 10000);
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    code = (await cap.stop()).code;
+    server.kill('SIGTERM');
+  }
+  assert.equal(code, 0);
+  const got = cap.stdout.all.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(got.map((e) => [e.path, e.status, e.server]), [0, 1, 2, 3].map((i) => [`/lo-${i}`, 200, '127.0.0.1:80']));
+  assert.match(cap.stderr.all.join('\n'), /tcplens: attached to every interface/);
+  // The kernel hands over each loopback packet twice (leaving, arriving); one copy is decoded.
+  const summary = cap.stderr.all.find((l) => l.startsWith('tcplens http: summary'))!;
+  const n = (k: string) => Number(new RegExp(` ${k}=(\\d+)`).exec(summary)![1]);
+  assert.ok(n('packets') > 0);
+  assert.equal(n('kernel_packets'), 2 * n('packets'), summary);
+});
+
+test('live `| head -1`: one exchange out, then tcplens detaches and exits 0 with its summary', { timeout: 120000 }, async () => {
+  const server = pair.spawnIn(pair.server, [process.execPath, SERVER_SCRIPT, 'head-server', '80']);
+  await new Lines(server, 'stdout').wait(/listening/, 15000);
+  const proc = spawn('bash', ['-c', `set -o pipefail; ip netns exec ${pair.server.ns} "${process.execPath}" "${cliPath}" http --port 80 --json --block-timeout 5ms | head -1`],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout = new Lines(proc, 'stdout');
+  const stderr = new Lines(proc, 'stderr');
+  try {
+    await stderr.wait(/tcplens: attached/, 20000);
+    await pair.run(pair.server, [process.execPath, LOAD, '127.0.0.1', '80', '3', 'fresh', '/head']);
+    const exited = proc.exitCode === null ? once(proc, 'exit') : Promise.resolve([proc.exitCode]);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10000);
+    const [code] = await exited;
+    clearTimeout(timer);
+    for (let i = 0; i < 200 && !(stdout.done && stderr.done); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(code, 0, stderr.all.join('\n'));
+    assert.equal(stdout.all.length, 1);
+    assert.equal((JSON.parse(stdout.all[0]) as { path: string }).path, '/head-0');
+    assert.ok(stderr.all.some((l) => l.startsWith('tcplens http: summary')), stderr.all.join('\n'));
+    assert.ok(!stderr.all.some((l) => /TCPLENS_ERR|internal error/.test(l)), stderr.all.join('\n'));
+  } finally {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    server.kill('SIGTERM');
+  }
 });
