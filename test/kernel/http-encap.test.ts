@@ -146,3 +146,26 @@ test('live `| head -1`: one exchange out, then tcplens detaches and exits 0 with
     server.kill('SIGTERM');
   }
 });
+
+test('a ring too small for a burst: the kernel\'s drops are counted and add up (kernel_packets = decoded + drops)', { timeout: 120000 }, async (t) => {
+  const cap = await startIn(pair.server.ns, ['--iface', dev('s'), '--port', '80', '--json', '--block-size', '4096', '--block-count', '2', '--block-timeout', '50ms']);
+  const wire = new FrameSender(pair.client.ns, dev('c'));
+  let code: number | null;
+  try {
+    const conv = new TcpConversation({ client: '10.97.0.1', server: '10.97.0.2', clientPort: 43000, serverPort: 80 }).handshake();
+    conv.send(true, 'x'.repeat(1000 * 1400), 1400);
+    // Sent in one synchronous burst: 1000 frames of ~1.5 KB against a ring of 8 KB.
+    for (const f of conv.frames) wire.send(f.frame);
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    wire.close();
+    code = (await cap.stop()).code;
+  }
+  assert.equal(code, 0);
+  const summary = cap.stderr.all.find((l) => l.startsWith('tcplens http: summary'))!;
+  const n = (k: string) => Number(new RegExp(` ${k}=(\\d+)`).exec(summary)![1]);
+  t.diagnostic(summary);
+  assert.ok(n('kernel_drops') > 0, summary);
+  assert.equal(n('kernel_packets'), n('packets') + n('kernel_drops'), summary);
+  assert.ok(n('ring_freezes') >= 0);
+});
