@@ -20,6 +20,7 @@ export const flags = {
   iface: { type: 'string', short: 'i', multiple: true, arg: 'IF', help: 'capture on this interface (repeatable; default: every interface)' },
   port: { type: 'string', short: 'p', multiple: true, arg: 'N', help: 'only TCP segments to or from these ports (repeatable; default: every port), also inside IPIP and VLANs; filtered in the kernel' },
   host: { type: 'string', multiple: true, arg: 'CIDR', help: `only segments to or from these addresses (repeatable, up to ${MAX_HOSTS}); the inner addresses of a tunnel` },
+  netns: { type: 'string', arg: 'NAME|PATH|PID', help: 'live: capture inside this network namespace (ip netns name, /proc/PID/ns/net path, or a pid)' },
   snaplen: { type: 'string', arg: 'N', help: 'keep at most N bytes of each frame (default: whole frames)' },
   read: { type: 'string', short: 'r', arg: 'FILE', help: 'decode a pcap or pcapng file (- = standard input) instead of capturing; needs no root' },
   write: { type: 'string', short: 'w', arg: 'FILE', help: 'also save the frames the filter kept as pcap (tcpdump, tshark, Wireshark open it)' },
@@ -81,6 +82,14 @@ export function httpOptions(v: Parsed): HttpCaptureOptions {
   };
 }
 
+/** --netns: a name from `ip netns` (/run/netns/NAME), a pid, or a path as given. */
+export function netnsPathOf(v: string): string {
+  if (/^\d+$/.test(v)) return `/proc/${v}/ns/net`;
+  if (v.includes('/')) return v;
+  if (!/^[A-Za-z0-9_.-]+$/.test(v)) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--netns ${v}: not a namespace name, path or pid`, 'e.g. --netns blue, --netns /proc/1234/ns/net or --netns 1234');
+  return `/run/netns/${v}`;
+}
+
 export function summaryLine(s: HttpRunSummary): string {
   const k = s.kernel ? `kernel_packets=${s.kernel.packets} kernel_drops=${s.kernel.drops} ring_freezes=${s.kernel.freezes} vlan_in_metadata=${s.kernel.vlanInMetadata} ` : '';
   return `tcplens http: summary packets=${s.packets} bytes=${s.bytes} ${k}flows=${s.flows} exchanges=${s.exchanges} incomplete=${s.incomplete} ` +
@@ -119,7 +128,9 @@ export async function run(argv: string[]): Promise<number> {
     blockSize: sizeFlag('block-size', v['block-size'] as string, 4096, 1 << 30),
     blockCount: intFlag('block-count', v['block-count'] as string, 2, 65536),
     blockTimeoutMs: Number(durationFlag('block-timeout', v['block-timeout'] as string, 10_000n * 1_000_000n) / 1_000_000n) || 1,
+    netnsPath: v.netns === undefined ? undefined : netnsPathOf(v.netns),
   } : null;
+  if (!live && v.netns !== undefined) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '--netns with --read', 'a file has no namespace; drop --netns');
   if (live) {
     installLibbpfLog(v.verbose);
     requireRoot('http');
@@ -140,7 +151,7 @@ export async function run(argv: string[]): Promise<number> {
   if (ring) {
     cap.startLive(ring);
     stopTicker = statusTicker(cap);
-    process.stderr.write(`tcplens: attached to ${ring.ifaces.length ? ring.ifaces.join(', ') : 'every interface'}` +
+    process.stderr.write(`tcplens: attached to ${ring.ifaces.length ? ring.ifaces.join(', ') : 'every interface'}${v.netns ? ` in ${ring.netnsPath}` : ''}` +
       `${opts.ports.length ? ` port ${opts.ports.join(',')}` : ''}\n`);
     await untilStopped(stopAfter);
   } else {

@@ -163,6 +163,7 @@ test('bad input: a coded error and a hint, the exchanges before it still printed
       [['http', '--read', '-', '--host', '10.0.0.0/33'], 'TCPLENS_ERR_BAD_CIDR'],
       [['http', '--read', '-', '--flow-bytes', 'lots'], 'TCPLENS_ERR_BAD_FLAG'],
       [['http', '--read', '-', '--write', '-'], 'TCPLENS_ERR_BAD_FLAG'],
+      [['http', '--read', '-', '--netns', 'blue'], 'TCPLENS_ERR_BAD_FLAG'],
       [['http', '--bogus'], 'TCPLENS_ERR_UNKNOWN_FLAG'],
     ] as [string[], string][]) {
       const r = await runTcplens(args);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { repoRoot } from '../../src/kernel/paths.js';
 import { SERVER_SCRIPT } from '../../src/lab/servers.js';
 import { Lines, NetPair, sh } from './helpers/netns.js';
-import { cliPath, startTcplens } from './helpers/tcplens-cli.js';
+import { cliPath, runTcplens, startTcplens } from './helpers/tcplens-cli.js';
 import { IpipSender } from './helpers/ipip-sender.js';
 import { FrameSender } from './helpers/frame-sender.js';
 import { TcpConversation } from '../helpers/tcp-conversation.js';
@@ -168,4 +168,24 @@ test('a ring too small for a burst: the kernel\'s drops are counted and add up (
   assert.ok(n('kernel_drops') > 0, summary);
   assert.equal(n('kernel_packets'), n('packets') + n('kernel_drops'), summary);
   assert.ok(n('ring_freezes') >= 0);
+});
+
+test('--netns NAME: run from this namespace, the socket made inside the other; a missing one is TCPLENS_ERR_NO_NETNS', { timeout: 120000 }, async () => {
+  const server = pair.spawnIn(pair.server, [process.execPath, SERVER_SCRIPT, 'netns-server', '80']);
+  await new Lines(server, 'stdout').wait(/listening/, 15000);
+  const cap = await startTcplens(['http', '--netns', pair.server.ns, '--iface', 'lo', '--port', '80', '--json', '--block-timeout', '5ms']);
+  let code: number | null;
+  try {
+    await pair.run(pair.server, [process.execPath, LOAD, '127.0.0.1', '80', '2', 'keepalive', '/ns']);
+    await cap.stdout.wait(/"path":"\/ns-1"/, 10000);
+  } finally {
+    code = (await cap.stop()).code;
+    server.kill('SIGTERM');
+  }
+  assert.equal(code, 0);
+  assert.deepEqual(cap.stdout.all.map((l) => (JSON.parse(l) as { path: string }).path), ['/ns-0', '/ns-1']);
+  assert.match(cap.stderr.all.join('\n'), new RegExp(`attached to lo in /run/netns/${pair.server.ns}`));
+  const missing = await runTcplens(['http', '--netns', 'tcplens-no-such-ns', '--port', '80']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /TCPLENS_ERR_NO_NETNS/);
 });
