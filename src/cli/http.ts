@@ -97,21 +97,39 @@ export function summaryLine(s: HttpRunSummary): string {
     `${s.written !== null ? ` written=${s.written}` : ''}`;
 }
 
-/** The live status line (a terminal only): rates since the last one, drops since the start. */
-function statusTicker(cap: HttpCapture): () => void {
-  if (!process.stderr.isTTY) return () => {};
-  let last = { t: Date.now(), packets: 0, exchanges: 0 };
-  const timer = setInterval(() => {
-    const now = Date.now();
-    const c = cap.pipeline.counters;
-    const k = cap.kernelDrops();
-    const dt = Math.max(1, now - last.t) / 1000;
-    process.stderr.write(`\r\x1b[Ktcplens http: ${Math.round((c.packets - last.packets) / dt)} pkt/s, ${Math.round((c.exchanges - last.exchanges) / dt)} exchanges/s, ` +
-      `${c.exchanges} exchanges, ${cap.pipeline.flows} flows, kernel drops ${k?.drops ?? 0}`);
-    last = { t: now, packets: c.packets, exchanges: c.exchanges };
-  }, 1000);
-  timer.unref();
-  return () => { clearInterval(timer); process.stderr.write('\r\x1b[K'); };
+/** The live status line (a terminal only): rates since the last one, drops since the start. A row
+ * written to the same terminal first wipes the line (clear), the next tick draws it again. */
+class StatusLine {
+  private timer: NodeJS.Timeout | null = null;
+  private shown = false;
+
+  start(cap: HttpCapture): void {
+    if (!process.stderr.isTTY) return;
+    let last = { t: Date.now(), packets: 0, exchanges: 0 };
+    this.timer = setInterval(() => {
+      const now = Date.now();
+      const c = cap.pipeline.counters;
+      const k = cap.kernelDrops();
+      const dt = Math.max(1, now - last.t) / 1000;
+      process.stderr.write(`\r\x1b[Ktcplens http: ${Math.round((c.packets - last.packets) / dt)} pkt/s, ${Math.round((c.exchanges - last.exchanges) / dt)} exchanges/s, ` +
+        `${c.exchanges} exchanges, ${cap.pipeline.flows} flows, kernel drops ${k?.drops ?? 0}`);
+      this.shown = true;
+      last = { t: now, packets: c.packets, exchanges: c.exchanges };
+    }, 1000);
+    this.timer.unref();
+  }
+
+  clear(): void {
+    if (!this.shown) return;
+    process.stderr.write('\r\x1b[K');
+    this.shown = false;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.clear();
+  }
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -138,10 +156,14 @@ export async function run(argv: string[]): Promise<number> {
     requireFeatures(['socket_filter']);
   }
   const sink = makeSink<HttpExchange>(v.json ? 'ndjson' : 'table', process.stdout, columns);
-  const cap = new HttpCapture(opts, (e) => { if (!isStdoutClosed()) sink.write(e); });
-  let stopTicker = () => {};
+  const status = new StatusLine();
+  const cap = new HttpCapture(opts, (e) => {
+    if (isStdoutClosed()) return;
+    status.clear();
+    sink.write(e);
+  });
   const finish = async () => {
-    stopTicker();
+    status.stop();
     const s = await cap.stop();
     if (!isStdoutClosed()) sink.close();
     process.stderr.write(`${summaryLine(s)}\n`);
@@ -150,7 +172,7 @@ export async function run(argv: string[]): Promise<number> {
   let failure: unknown = null;
   if (ring) {
     cap.startLive(ring);
-    stopTicker = statusTicker(cap);
+    status.start(cap);
     process.stderr.write(`tcplens: attached to ${ring.ifaces.length ? ring.ifaces.join(', ') : 'every interface'}${v.netns ? ` in ${ring.netnsPath}` : ''}` +
       `${opts.ports.length ? ` port ${opts.ports.join(',')}` : ''}\n`);
     await untilStopped(stopAfter);
