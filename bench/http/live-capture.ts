@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../src/kernel/paths.js';
+import { DEFAULT_BLOCK_COUNT, DEFAULT_BLOCK_SIZE } from '../../src/kernel/packet-ring.js';
 import { SERVER_SCRIPT } from '../../src/lab/servers.js';
 import { Lines, NetPair, sh } from '../../test/kernel/helpers/netns.js';
 import { cliPath } from '../../test/kernel/helpers/tcplens-cli.js';
@@ -38,13 +39,15 @@ const server = pair.spawnIn(pair.server, [process.execPath, SERVER_SCRIPT, 'benc
 try {
   await new Lines(server, 'stdout').wait(/listening/, 15000);
   console.log(`live capture, ${seconds} s per load, veth ${dev} in ${pair.server.ns}; tcplens and tcpdump on the same traffic at once`);
-  console.log('conc  req/s   exchanges  seen%  tl_drops td_drops  tl_cpu%  td_cpu%  tl_us/exch  cpu_ratio(tl/td)');
+  console.log('conc  req/s   requests  exchanges  seen%  tl_drops td_drops  tl_cpu%  td_cpu%  tl_us/exch  cpu_ratio(tl/td)');
   for (const conc of levels) {
     const tl = spawn('ip', ['netns', 'exec', pair.server.ns, process.execPath, cliPath, 'http', '-i', dev, '--port', '80', '--json', '--block-timeout', '5ms'],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     const tlErr = new Lines(tl, 'stderr');
     await tlErr.wait(/tcplens: attached/, 20000);
-    const td = spawn('ip', ['netns', 'exec', pair.server.ns, 'tcpdump', '-i', dev, '-w', '/dev/null', '--immediate-mode', '-s', '0', 'tcp', 'port', '80'],
+    const td = spawn('ip', ['netns', 'exec', pair.server.ns, 'tcpdump', '-i', dev, '-w', '/dev/null', '--immediate-mode', '-s', '0',
+      // the same kernel buffer as tcplens's default ring (16 blocks of 1 MiB), in KiB
+      '-B', String((DEFAULT_BLOCK_SIZE * DEFAULT_BLOCK_COUNT) >> 10), 'tcp', 'port', '80'],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     const tdErr = new Lines(td, 'stderr');
     await tdErr.wait(/listening on/, 20000);
@@ -63,8 +66,8 @@ try {
     const [tlCpu, tdCpu] = [cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]];
     const exchanges = field('exchanges');
     console.log([
-      String(conc).padEnd(5), String(Math.round(requests / seconds)).padEnd(7), String(exchanges).padEnd(10),
-      (100 * exchanges / requests).toFixed(1).padEnd(6), String(field('kernel_drops')).padEnd(8), String(tdDrops).padEnd(8),
+      String(conc).padEnd(5), String(Math.round(requests / seconds)).padEnd(7), String(requests).padEnd(9), String(exchanges).padEnd(10),
+      (100 * exchanges / requests).toFixed(2).padEnd(6), String(field('kernel_drops')).padEnd(8), String(tdDrops).padEnd(8),
       (100 * tlCpu / wall).toFixed(1).padEnd(8), (100 * tdCpu / wall).toFixed(1).padEnd(8),
       (1e6 * tlCpu / Math.max(1, exchanges)).toFixed(1).padEnd(11), tdCpu > 0 ? (tlCpu / tdCpu).toFixed(2) : 'n/a',
     ].join(' '));
