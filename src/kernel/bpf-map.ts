@@ -36,6 +36,15 @@ export class BpfMap {
     return value;
   }
 
+  /** lookupAndDelete into a caller's buffer (no allocation: for per-probe hot paths); false if absent. */
+  lookupAndDeleteInto(key: Uint8Array, value: Buffer): boolean {
+    if ((bpf.map_lookup_and_delete_elem(this.fd, key, value) as number) < 0) {
+      if (errno() === ENOENT) return false;
+      throw this.fail('lookup-and-delete');
+    }
+    return true;
+  }
+
   update(key: Uint8Array, value: Uint8Array, flags = 0): void {
     if ((bpf.map_update_elem(this.fd, key, value, flags) as number) < 0) throw this.fail('update');
   }

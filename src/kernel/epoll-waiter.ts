@@ -4,12 +4,10 @@
 // disarmed. n readers hold one libuv pool thread, not n: a blocked pool thread per reader would
 // starve fs, dns and other async koffi calls once there are four.
 import { readSync } from 'node:fs';
-import { c, errno, strerror, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLIN, EPOLLONESHOT, EFD_NONBLOCK, EFD_CLOEXEC } from './libbpf.js';
+import { c, errno, strerror, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLIN, EPOLLONESHOT, EFD_NONBLOCK, EFD_CLOEXEC, EPOLL_EVENT, EPOLL_DATA } from './libbpf.js';
 import { TcplensError } from '../errors.js';
 
-// struct epoll_event { u32 events; u64 data } is packed on x86-64 only; we keep the fd in data.
-const EPOLL_EVENT = process.arch === 'x64' ? 12 : 16;
-const EPOLL_DATA = process.arch === 'x64' ? 4 : 8;
+// struct epoll_event is packed on x86-64 only (EPOLL_EVENT, EPOLL_DATA); we keep the fd in data.
 const MAX_EVENTS = 16;
 
 /** A reader the waiter can wake when its fd becomes readable. */

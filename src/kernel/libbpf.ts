@@ -5,7 +5,7 @@ import koffi, { type LibraryHandle } from 'koffi';
 import { TcplensError } from '../errors.js';
 import { c } from './libc.js';
 
-export { c } from './libc.js';
+export { c, SockaddrIn, SockaddrIn6, Linger, POLLERR, POLLHUP } from './libc.js';
 
 export type Ptr = bigint;
 
@@ -19,7 +19,6 @@ function loadLibbpf(): LibraryHandle {
 }
 
 const lib = loadLibbpf();
-
 export const PrintFn = koffi.proto('int tcplens_libbpf_print_fn(int level, const char *fmt, void *args)');
 
 // struct bpf_tc_hook and struct bpf_tc_opts from /usr/include/bpf/libbpf.h. Each begins with its
@@ -94,6 +93,12 @@ export const MAP_FAILED = 0xffffffffffffffffn;
 export const O_RDONLY = 0, O_DIRECTORY = 0o200000, O_CLOEXEC = 0o2000000;
 export const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3, EPOLLIN = 1, EPOLLONESHOT = 1 << 30;
 export const EFD_NONBLOCK = 0o4000, EFD_CLOEXEC = 0o2000000;
+// struct epoll_event { u32 events; u64 data } is packed on x86-64 only.
+export const EPOLL_EVENT = process.arch === 'x64' ? 12 : 16;
+export const EPOLL_DATA = process.arch === 'x64' ? 4 : 8;
+export const EPOLLOUT = 4, EPOLLERR = 8, EPOLLHUP = 0x10;
+export const AF_INET = 2, AF_INET6 = 10, SOCK_STREAM = 1, SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1, SO_ERROR = 4, SO_LINGER = 13, SO_ATTACH_BPF = 50, SO_COOKIE = 57;
 
 export const MapType = { RINGBUF: 27, SK_STORAGE: 24, SOCKHASH: 18, LRU_HASH: 9 } as const;
 

@@ -16,6 +16,7 @@ import { dialectTable } from '../net/toa.js';
 import { checkpoint, interrupted, throwIfStopped } from './checkpoint.js';
 import { buildLab, labDown, type LabRequest } from './lab.js';
 import type { LabState } from './state.js';
+import { formatHops, probeVipHops, type HopRow } from './demo-hops.js';
 
 const run = promisify(execFile);
 
@@ -24,13 +25,15 @@ export const CLIENT_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'http
 /** One request as both ends saw it, and what tcplens said about its connection. */
 export interface DemoRow {
   client: string;     // node name
-  hops: number;
+  hops: number;       // routers between it and the balancer
+  family: 4 | 6;
   own: string;        // the client socket's own address:port
   server: string;     // which server answered
   serverPeer: string; // what the server's socket saw as its peer
   serverLocal: string;
   tcplens: string | null; // the client address tcplens accept reported
   toa: string | null;     // kind/len of the TOA it read
+  acceptHops: number | null; // the hop distance tcplens accept saw for the connection
 }
 
 /**
@@ -65,9 +68,9 @@ function startTracer(state: LabState): { events: AcceptRecord[]; stop(): Promise
 }
 
 /** Every client sends one request per server (so round robin shows), over IPv4 and, if up, IPv6. */
-export async function sendFromClients(state: LabState): Promise<Omit<DemoRow, 'tcplens' | 'toa'>[]> {
+export async function sendFromClients(state: LabState): Promise<Omit<DemoRow, 'tcplens' | 'toa' | 'acceptHops'>[]> {
   const t = state.topology;
-  const rows: Omit<DemoRow, 'tcplens' | 'toa'>[] = [];
+  const rows: Omit<DemoRow, 'tcplens' | 'toa' | 'acceptHops'>[] = [];
   for (const c of t.clients) {
     const ns = t.nodes.find((n) => n.name === c.node)!.netns;
     for (const vip of [t.vip4, ...(t.vip6 ? [t.vip6] : [])]) {
@@ -79,21 +82,21 @@ export async function sendFromClients(state: LabState): Promise<Omit<DemoRow, 't
       for (const line of stdout.split('\n').filter(Boolean)) {
         const a = JSON.parse(line) as { client?: string; server?: string; peer?: string; local?: string; error?: string };
         if (a.error) throw new TcplensError('TCPLENS_ERR_LAB', `${c.node} -> ${vip}: ${a.error}`, 'see tcplens lab status');
-        rows.push({ client: c.node, hops: c.hops, own: a.client!, server: a.server!, serverPeer: a.peer!, serverLocal: a.local! });
+        rows.push({ client: c.node, hops: c.hops, family: vip === t.vip4 ? 4 : 6, own: a.client!, server: a.server!, serverPeer: a.peer!, serverLocal: a.local! });
       }
     }
   }
   return rows;
 }
 
-export function joinAccept(rows: Omit<DemoRow, 'tcplens' | 'toa'>[], events: AcceptRecord[]): DemoRow[] {
+export function joinAccept(rows: Omit<DemoRow, 'tcplens' | 'toa' | 'acceptHops'>[], events: AcceptRecord[]): DemoRow[] {
   return rows.map((r) => {
     const ev = events.find((e) => e.local === r.serverLocal && e.peer === r.serverPeer);
-    return { ...r, tcplens: ev?.client ?? null, toa: ev?.toa ? `${ev.toa.kind}/${ev.toa.len}` : null };
+    return { ...r, tcplens: ev?.client ?? null, toa: ev?.toa ? `${ev.toa.kind}/${ev.toa.len}` : null, acceptHops: ev?.hops ?? null };
   });
 }
 
-export function formatDemo(state: LabState, rows: DemoRow[], acceptNote: string | null): string {
+export function formatDemo(state: LabState, rows: DemoRow[], acceptNote: string | null, hops: HopRow[] = []): string {
   const t = state.topology;
   const head = ['client', 'hops', 'its own address', 'server', "the server's socket sees", 'tcplens accept reports', ''];
   const body = rows.map((r) => [r.client, String(r.hops), r.own, r.server,
@@ -115,6 +118,7 @@ export function formatDemo(state: LabState, rows: DemoRow[], acceptNote: string 
     `  ${sawLb} of ${rows.length} server sockets saw the balancer instead of the client; ` +
       `tcplens accept reported the real client of ${ok} of ${rows.length} connections (from the TOA option).`,
     ...(acceptNote ? [`  ${acceptNote}`] : []),
+    ...(hops.length ? ['', ...formatHops(hops)] : []),
     '',
   ].join('\n');
 }
@@ -145,7 +149,11 @@ export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line
       rows = joinAccept(sent, tracer.events);
     }
     await tracer?.stop();
-    process.stdout.write(formatDemo(state, rows, note));
+    opts.log('hop distance: tcplens hops from every client to the VIP');
+    const probed = await probeVipHops(state).catch((e) => { note = `${note ? `${note}; ` : ''}tcplens hops could not run: ${(e as Error).message}`; return []; });
+    throwIfStopped('after the hop probes');
+    const hops: HopRow[] = probed.map((p) => ({ ...p, accepted: rows.find((r) => r.client === p.client && r.family === p.family)?.acceptHops ?? null }));
+    process.stdout.write(formatDemo(state, rows, note, hops));
     shown = true;
     if (opts.keep) {
       process.stdout.write([

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { cliPath, runTcplens } from '../kernel/helpers/tcplens-cli.js';
+import { cliForAnyone, cliPath, runTcplens } from '../kernel/helpers/tcplens-cli.js';
 import { httpFixture } from '../helpers/http-fixture.js';
 import { pcapOf } from '../helpers/tcp-conversation.js';
 import { HttpPipeline } from '../../src/net/http-pipeline.js';
@@ -176,6 +176,12 @@ test('bad input: a coded error and a hint, the exchanges before it still printed
 });
 
 test('live capture without root is refused with a hint, before anything is loaded', { timeout: 30000 }, async () => {
-  const r = await runTcplens(['http', '--iface', 'lo'], process.getuid?.() === 0 ? { uid: 65534 } : {});
-  assert.match(r.stderr, /TCPLENS_ERR_NOT_ROOT/);
+  const anyone = cliForAnyone();
+  try {
+    const r = await runTcplens(['http', '--iface', 'lo'], process.getuid?.() === 0 ? { uid: 65534, cli: anyone.cli } : {});
+    assert.match(r.stderr, /TCPLENS_ERR_NOT_ROOT/);
+    assert.equal(r.code, 2);
+  } finally {
+    anyone.dispose();
+  }
 });

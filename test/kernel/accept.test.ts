@@ -2,7 +2,7 @@
 // (as a FULLNAT balancer does), a server in its own cgroup, and the real CLI watching that cgroup.
 import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readlinkSync } from 'node:fs';
 import { Lines, NetPair } from './helpers/netns.js';
@@ -45,6 +45,20 @@ async function watch(args: string[], traffic: () => Promise<void>, serverHost = 
 
 function connect(host: string, extra: string[]): Promise<string> {
   return pair.run(pair.client, [process.execPath, helper('tcp-client'), '--host', host, '--port', String(PORT), ...extra]);
+}
+
+/** Wait until a tcplens run has attached, make `count` connections, and wait (15 s at most) for
+ * the run to end by itself. */
+async function endsAfterTraffic(proc: ChildProcess, count: number): Promise<{ code: number | null; out: Lines; err: Lines }> {
+  const exited = once(proc, 'exit');
+  const out = new Lines(proc, 'stdout');
+  const err = new Lines(proc, 'stderr');
+  await err.wait(/tcplens: attached/, 20000);
+  await connect(pair.server.ip4, ['--count', String(count)]);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
+  const [code] = await exited;
+  clearTimeout(timer);
+  return { code, out, err };
 }
 
 const toa4 = (addr: string, port: number, kind = 254) => encodeToa(kind, 4, parseAddr(addr)!.bytes, port);
@@ -289,15 +303,8 @@ test('`accept --json | head -1` ends cleanly: one line, exit 0, summary on stder
     // pipefail: the exit status is tcplens's (head's is 0 anyway).
     const sh = spawn('bash', ['-o', 'pipefail', '-c', `${process.execPath} ${cliPath} accept --json --merge-window 0 --cgroup ${pair.server.cgroup} | head -1`],
       { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = once(sh, 'exit');
-    const out = new Lines(sh, 'stdout');
-    const err = new Lines(sh, 'stderr');
-    await err.wait(/tcplens: attached/, 20000);
-    // head exits after the first line; tcplens learns of it at its next write.
-    await connect(pair.server.ip4, ['--count', '3']);
-    const timer = setTimeout(() => sh.kill('SIGKILL'), 15000);
-    const [code] = await exited;
-    clearTimeout(timer);
+    // head exits after the first line; tcplens must notice and end by itself.
+    const { code, out, err } = await endsAfterTraffic(sh, 3);
     assert.equal(code, 0);
     assert.equal(out.all.length, 1);
     assert.ok(err.all.some((l) => /^tcplens accept: \d+ connections/.test(l)), err.all.join('\n'));
@@ -366,13 +373,7 @@ test('an error nobody caught (here: in the ring\'s record handler) is a coded er
     await new Promise((r) => server.stdout!.once('data', r));
     const proc = spawn(process.execPath, [cliPath, 'accept', '--json', '--merge-window', '0', '--cgroup', pair.server.cgroup],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TCPLENS_ACCEPT_FAILPOINT: 'record' } });
-    const exited = once(proc, 'exit');
-    const err = new Lines(proc, 'stderr');
-    await err.wait(/tcplens: attached/, 20000);
-    await connect(pair.server.ip4, ['--count', '1']);
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
-    const [code] = await exited;
-    clearTimeout(timer);
+    const { code, err } = await endsAfterTraffic(proc, 1);
     assert.equal(code, 70);
     await new Promise((r) => setImmediate(r));
     assert.ok(err.all.some((l) => /^tcplens: TCPLENS_ERR_INTERNAL: failing on purpose/.test(l)), err.all.join('\n'));

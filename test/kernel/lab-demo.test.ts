@@ -23,7 +23,7 @@ function demo(args: string[]): { code: number; out: string; err: string } {
 test('the demo shows, for every client, the balancer on the server socket and the real client from tcplens', () => {
   const r = demo(['--name', name, '-6']);
   assert.equal(r.code, 0, `${r.out}\n${r.err}`);
-  const rows = r.out.split('\n').filter((l) => /^\s+client\d+\s/.test(l)).map((l) => l.trim().split(/\s{2,}/));
+  const rows = r.out.slice(0, r.out.indexOf('Hop distance')).split('\n').filter((l) => /^\s+client\d+\s/.test(l)).map((l) => l.trim().split(/\s{2,}/));
   // client, hops, own address, server, what the server socket saw, what tcplens reports, verdict
   assert.equal(rows.length, 3 * 2 * 2, 'three clients, one request per server, IPv4 and IPv6');
   assert.deepEqual([...new Set(rows.map((x) => x[0]))], ['client1', 'client2', 'client3']);
@@ -37,6 +37,13 @@ test('the demo shows, for every client, the balancer on the server socket and th
   const own = rows.map((x) => x[2].replace(/:\d+$/, ''));
   assert.equal(new Set(own).size, 6, 'six distinct client addresses (3 clients x 2 families)');
   assert.match(r.out, /12 of 12 server sockets saw the balancer.*real client of 12 of 12/);
+  // Hop distance both ways: routers + 1 (the balancer forwards), measured by hops and by accept.
+  const hopRows = r.out.slice(r.out.indexOf('Hop distance')).split('\n').filter((l) => /^\s+client\d+\s/.test(l)).map((l) => l.trim().split(/\s{2,}/));
+  assert.equal(hopRows.length, 3 * 2, r.out);
+  for (const [, routers, , probed, accepted] of hopRows) {
+    assert.equal(probed, String(Number(routers) + 1), `tcplens hops: ${hopRows.join(' | ')}`);
+    assert.equal(accepted, String(Number(routers) + 1), `tcplens accept: ${hopRows.join(' | ')}`);
+  }
   assert.deepEqual(leftovers(name), [], 'the demo took its lab down');
 });
 

@@ -37,8 +37,11 @@ export async function startTcplens(args: string[], ready = /tcplens: attached/, 
 }
 
 /** Run tcplens to completion; exit code and output. */
-export async function runTcplens(args: string[], opts: { uid?: number; cli?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, [opts.cli ?? cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.uid });
+export async function runTcplens(args: string[], opts: { uid?: number; cli?: string; netns?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const argv = [process.execPath, opts.cli ?? cliPath, ...args];
+  // netns: run it inside that network namespace, as `ip netns exec NS tcplens ...` would.
+  const [cmd, ...rest] = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...argv] : argv;
+  const proc = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.uid });
   let stdout = '', stderr = '';
   proc.stdout.on('data', (d) => { stdout += d; });
   proc.stderr.on('data', (d) => { stderr += d; });
