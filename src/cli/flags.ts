@@ -83,3 +83,13 @@ export function formatDuration(ns: bigint): string {
   if (s >= 60 && s % 60 === 0) return `${s / 60}m`;
   return `${s}s`;
 }
+
+/** "65536", "64k", "1m", "2g" -> bytes in [min, max], or a TcplensError naming the flag. */
+export function sizeFlag(name: string, value: string, min: number, max: number): number {
+  const m = /^(\d+)([kmg]i?b?)?$/i.exec(value.trim());
+  const n = m ? Number(m[1]) * ({ k: 1 << 10, m: 1 << 20, g: 1 << 30 }[(m[2] ?? '')[0]?.toLowerCase() as 'k'] ?? 1) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--${name} ${value}: expected a size from ${min} to ${max} bytes`, `e.g. --${name} 1m (k, m and g are powers of 1024)`);
+  }
+  return n;
+}

@@ -42,6 +42,8 @@ export const c = {
   getsockoptInto: libc.func('getsockopt', 'int', ['int', 'int', 'int', 'void *', 'void *']),
   connect4: libc.func('connect', 'int', ['int', koffi.pointer(SockaddrIn), 'uint32_t']),
   connect6: libc.func('connect', 'int', ['int', koffi.pointer(SockaddrIn6), 'uint32_t']),
+  bind: libc.func('int bind(int fd, const uint8_t *addr, uint32_t len)'),
+  sendto: libc.func('intptr_t sendto(int fd, const uint8_t *buf, size_t n, int flags, const uint8_t *addr, uint32_t alen)'),
 };
 
 /** True when fd is the write end of a pipe (or socket) whose reader has gone. */

@@ -13,9 +13,12 @@ export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 export interface Running { proc: ChildProcess; stdout: Lines; stderr: Lines; stop(signal?: NodeJS.Signals): Promise<{ code: number | null; stdout: string[]; stderr: string[] }> }
 
 /** Start tcplens and wait until it has attached. `discardStdout` sends its records to /dev/null
- * (benchmarks: reading them here would cost more than tcplens itself). */
-export async function startTcplens(args: string[], ready = /tcplens: attached/, discardStdout = false): Promise<Running> {
-  const proc = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', discardStdout ? 'ignore' : 'pipe', 'pipe'] });
+ * (benchmarks: reading them here would cost more than tcplens itself); `netns` runs it inside that
+ * named namespace (`ip netns exec`). */
+export async function startTcplens(args: string[], ready = /tcplens: attached/, discardStdout = false, netns?: string): Promise<Running> {
+  const argv = [process.execPath, cliPath, ...args];
+  const [cmd, ...rest] = netns ? ['ip', 'netns', 'exec', netns, ...argv] : argv;
+  const proc = spawn(cmd, rest, { stdio: ['ignore', discardStdout ? 'ignore' : 'pipe', 'pipe'] });
   const stdout = new Lines(proc, discardStdout ? null : 'stdout');
   const stderr = new Lines(proc, 'stderr');
   await stderr.wait(ready, 20000);
@@ -26,7 +29,8 @@ export async function startTcplens(args: string[], ready = /tcplens: attached/, 
       const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
       const [code] = proc.exitCode === null ? await once(proc, 'exit') : [proc.exitCode];
       clearTimeout(timer);
-      await new Promise((r) => setImmediate(r));
+      // 'exit' can come before the last lines are read from the pipes: wait for both to end.
+      for (let i = 0; i < 200 && !(stdout.done && stderr.done); i++) await new Promise((r) => setTimeout(r, 10));
       return { code, stdout: stdout.all, stderr: stderr.all };
     },
   };
