@@ -17,6 +17,7 @@ import { checkpoint, interrupted, throwIfStopped } from './checkpoint.js';
 import { buildLab, labDown, type LabRequest } from './lab.js';
 import type { LabState } from './state.js';
 import { formatHops, probeVipHops, type HopRow } from './demo-hops.js';
+import { formatHttp, startHttpCapture, type DemoHttp } from './demo-http.js';
 
 const run = promisify(execFile);
 
@@ -96,7 +97,7 @@ export function joinAccept(rows: Omit<DemoRow, 'tcplens' | 'toa' | 'acceptHops'>
   });
 }
 
-export function formatDemo(state: LabState, rows: DemoRow[], acceptNote: string | null, hops: HopRow[] = []): string {
+export function formatDemo(state: LabState, rows: DemoRow[], acceptNote: string | null, hops: HopRow[] = [], http: string[] = []): string {
   const t = state.topology;
   const head = ['client', 'hops', 'its own address', 'server', "the server's socket sees", 'tcplens accept reports', ''];
   const body = rows.map((r) => [r.client, String(r.hops), r.own, r.server,
@@ -118,6 +119,7 @@ export function formatDemo(state: LabState, rows: DemoRow[], acceptNote: string 
     `  ${sawLb} of ${rows.length} server sockets saw the balancer instead of the client; ` +
       `tcplens accept reported the real client of ${ok} of ${rows.length} connections (from the TOA option).`,
     ...(acceptNote ? [`  ${acceptNote}`] : []),
+    ...(http.length ? ['', ...http] : []),
     ...(hops.length ? ['', ...formatHops(hops)] : []),
     '',
   ].join('\n');
@@ -129,6 +131,7 @@ export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line
   const state = lab.state;
   opts.log(`lab ${req.name} up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   let tracer: ReturnType<typeof startTracer> | null = null;
+  let releaseHttp: (() => void) | null = null;
   let shown = false;
   try {
     let note: string | null = null;
@@ -139,6 +142,13 @@ export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line
       note = `tcplens accept could not run: ${(e as Error).message}`;
     }
     await checkpoint('after the tracer attached');
+    let http: DemoHttp | null = null;
+    try {
+      http = startHttpCapture(state);
+      releaseHttp = onCleanup("the demo's HTTP capture", () => http!.stop().then(() => undefined));
+    } catch (e) {
+      note = `${note ? `${note}; ` : ''}tcplens http could not run: ${(e as Error).message}`;
+    }
     opts.log(`requests: ${state.topology.clients.length} clients`);
     const sent = await sendFromClients(state);
     let rows = joinAccept(sent, tracer?.events ?? []);
@@ -149,11 +159,15 @@ export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line
       rows = joinAccept(sent, tracer.events);
     }
     await tracer?.stop();
+    // The capture's ring hands blocks over on a 5 ms timeout: let the last exchanges arrive.
+    for (let waited = 0; http && http.exchanges.length < sent.length && waited < 2000; waited += 50) await sleep(50);
+    const httpDrops = http ? (await http.stop()).drops : 0;
+    releaseHttp?.();
     opts.log('hop distance: tcplens hops from every client to the VIP');
     const probed = await probeVipHops(state).catch((e) => { note = `${note ? `${note}; ` : ''}tcplens hops could not run: ${(e as Error).message}`; return []; });
     throwIfStopped('after the hop probes');
     const hops: HopRow[] = probed.map((p) => ({ ...p, accepted: rows.find((r) => r.client === p.client && r.family === p.family)?.acceptHops ?? null }));
-    process.stdout.write(formatDemo(state, rows, note, hops));
+    process.stdout.write(formatDemo(state, rows, note, hops, http ? formatHttp(http.exchanges, httpDrops, sent.length) : []));
     shown = true;
     if (opts.keep) {
       process.stdout.write([

@@ -37,6 +37,8 @@ test('the demo shows, for every client, the balancer on the server socket and th
   const own = rows.map((x) => x[2].replace(/:\d+$/, ''));
   assert.equal(new Set(own).size, 6, 'six distinct client addresses (3 clients x 2 families)');
   assert.match(r.out, /12 of 12 server sockets saw the balancer.*real client of 12 of 12/);
+  // HTTP on the wire between the balancer and the servers: one exchange per request, none lost.
+  assert.match(r.out, /tcplens http on the balancer's server ports saw 12 HTTP exchanges for 12 requests \(12 answered 2xx\/3xx; per server .*kernel drops 0\)/);
   // Hop distance both ways: routers + 1 (the balancer forwards), measured by hops and by accept.
   const hopRows = r.out.slice(r.out.indexOf('Hop distance')).split('\n').filter((l) => /^\s+client\d+\s/.test(l)).map((l) => l.trim().split(/\s{2,}/));
   assert.equal(hopRows.length, 3 * 2, r.out);
