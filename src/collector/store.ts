@@ -43,6 +43,13 @@ function storeError(what: string, e: unknown): TcplensError {
     'check that the --db file is on a writable disk with free space and not opened by another collector');
 }
 
+/** Test-only: TCPLENS_COLLECTOR_FAILPOINT=die-after-commit:N kills the process right after its Nth
+ * commit, before any acknowledgement: the one crash window kill -9 from outside rarely hits. */
+function dieAfterCommit(n: number): void {
+  const m = /^die-after-commit:(\d+)$/.exec(process.env.TCPLENS_COLLECTOR_FAILPOINT ?? '');
+  if (m && Number(m[1]) === n) process.kill(process.pid, 'SIGKILL');
+}
+
 export function createTableSql(schema: CapabilitySchema): string {
   const cols = schema.fields.map((f) => `${ident(f.name)} ${columnType(f)}`);
   return `CREATE TABLE IF NOT EXISTS ${ident(schema.name)} (id BIGINT NOT NULL, agent VARCHAR NOT NULL, batch VARCHAR NOT NULL, ` +
@@ -61,10 +68,13 @@ export class EventStore {
   private nextId = 1n;
   private retentionTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  private commits = 0;
   private readonly now: () => number;
 
+  // Queries have their own connection: on the writer's they would run inside its open group
+  // transaction and see rows that a rollback may still take back.
   private constructor(private readonly instance: DuckDBInstance, private readonly conn: DuckDBConnection,
-    readonly path: string, private readonly opts: StoreOptions) {
+    private readonly reader: DuckDBConnection, readonly path: string, private readonly opts: StoreOptions) {
     this.now = opts.now ?? Date.now;
   }
 
@@ -76,7 +86,7 @@ export class EventStore {
       throw storeError(`cannot open ${path}`, e);
     }
     const conn = await instance.connect();
-    const store = new EventStore(instance, conn, path, opts);
+    const store = new EventStore(instance, conn, await instance.connect(), path, opts);
     await store.init();
     if (opts.retentionMs > 0) {
       const every = opts.retentionEveryMs ?? Math.min(60_000, Math.max(1000, Math.floor(opts.retentionMs / 10)));
@@ -149,6 +159,8 @@ export class EventStore {
         app.flushSync(); app.closeSync();
       }
       await this.conn.run('COMMIT');
+      this.commits++;
+      dieAfterCommit(this.commits);
     } catch (e) {
       this.nextId = firstId;
       await this.conn.run('ROLLBACK').catch(() => { /* nothing open */ });
@@ -202,7 +214,7 @@ export class EventStore {
     for (const s of schemas) {
       const built = buildEventSelect(s, q);
       if (!built) continue;
-      const r = await this.conn.runAndReadAll(built.sql, built.params);
+      const r = await this.reader.runAndReadAll(built.sql, built.params);
       for (const row of r.getRows()) {
         const rec = rowToRecord(s, row.slice(2, -1), row[row.length - 1] as string | null);
         found.push({ id: row[0] as bigint, rec: { ...rec, agent: row[1] as string, capability: s.name } });
@@ -242,7 +254,7 @@ export class EventStore {
 
   /** Last batch time per agent (epoch ms), from what is stored. */
   async agentsLastSeen(): Promise<Map<string, number>> {
-    const r = await this.conn.runAndReadAll('SELECT agent, epoch_ms(max(received)) FROM ingest_batches GROUP BY agent');
+    const r = await this.reader.runAndReadAll('SELECT agent, epoch_ms(max(received)) FROM ingest_batches GROUP BY agent');
     return new Map(r.getRows().map(([a, ms]) => [a as string, Number(ms)]));
   }
 
@@ -262,6 +274,7 @@ export class EventStore {
     while (this.writing || this.queue.length) await (this.writing ?? Promise.resolve());
     // A clean stop folds the log into the file, so the next start has nothing to replay.
     await this.conn.run('CHECKPOINT').catch(() => { /* best effort: the log is replayed otherwise */ });
+    this.reader.closeSync();
     this.conn.closeSync();
     this.instance.closeSync();
   }

@@ -31,9 +31,9 @@ export function tempDir(t: { after: (fn: () => void) => void }, prefix = 'tcplen
   return dir;
 }
 
-export async function startCollector(db: string, opts: { port?: number; args?: string[]; track?: { after: (fn: () => Promise<unknown>) => void } } = {}): Promise<Collector> {
+export async function startCollector(db: string, opts: { port?: number; args?: string[]; env?: Record<string, string>; track?: { after: (fn: () => Promise<unknown>) => void } } = {}): Promise<Collector> {
   const proc = spawn(process.execPath, [cliPath, 'collector', '--listen', `127.0.0.1:${opts.port ?? 0}`, '--db', db, ...(opts.args ?? [])],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
   let err = '';
   proc.stderr!.setEncoding('utf8');
   const ready = new Promise<number>((resolve, reject) => {
