@@ -1,12 +1,12 @@
 // tcplens collector: flags -> the store (DuckDB file) and the HTTP API; runs until a signal, then
 // closes the listener first (no new batch is accepted) and the store last (folds its log in).
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { TcplensError } from '../errors.js';
 import { onCleanup, untilStopped } from '../lifecycle.js';
 import { CollectorMetrics } from '../collector/metrics.js';
 import { createCollectorServer, DEFAULT_MAX_BODY } from '../collector/server.js';
 import { EventStore } from '../collector/store.js';
+import { readToken } from './collector-agent-flags.js';
 import { durationFlag, formatDuration, helpText, parseFlags, type FlagTable } from './flags.js';
 
 export const flags = {
@@ -55,19 +55,6 @@ export function sizeFlag(name: string, value: string): number {
     throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--${name} ${value}: expected a size from 1k to 1024m`, `e.g. --${name} 16m`);
   }
   return n;
-}
-
-export function readToken(file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8').trim();
-  } catch (e) {
-    throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--token-file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'give a readable file holding the token on one line');
-  }
-  if (text.length < 16 || /\s/.test(text)) {
-    throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--token-file ${file}: the token must be one word of at least 16 characters`, 'e.g. openssl rand -hex 32 > FILE');
-  }
-  return text;
 }
 
 export function collectorOptions(v: ReturnType<typeof parseFlags<typeof flags>>) {
