@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { TcplensError } from '../errors.js';
 import type { Sink } from '../sinks/sink.js';
+import { AGENT_NAME } from './schema.js';
 
 export interface ShipperOptions {
   /** the collector's base URL, e.g. http://127.0.0.1:7070 */
@@ -50,7 +51,6 @@ export interface ShipperStats {
 
 interface Batch { id: string; body: string; events: number; bytes: number }
 
-const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function defaultAgentName(): string {
   const h = hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);

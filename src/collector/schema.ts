@@ -132,6 +132,9 @@ export function capabilitySchema(name: string | null): CapabilitySchema {
   return s;
 }
 
+/** An agent's name on the wire (it becomes a metric label and a column value). */
+export const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 /** Keys the collector adds to every record it returns, so no record may carry them itself. */
 export const RESERVED_KEYS = ['agent', 'capability'];
 export const MAX_STRING = 4096;

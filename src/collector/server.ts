@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { isTcplensError, TcplensError, type ErrorCode } from '../errors.js';
-import { capabilitySchema, CAPABILITIES } from './schema.js';
+import { AGENT_NAME, capabilitySchema, CAPABILITIES } from './schema.js';
 import { parseEventQuery } from './query.js';
 import { readNdjsonBody } from './ndjson-body.js';
 import type { CollectorMetrics } from './metrics.js';
@@ -19,7 +19,6 @@ export interface ServerOptions {
 }
 
 export const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
-const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const BATCH_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
