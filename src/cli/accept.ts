@@ -12,6 +12,7 @@ import { dialectTable } from '../net/toa.js';
 import { makeSink } from '../sinks/index.js';
 import type { Column } from '../sinks/table.js';
 import { durationFlag, helpText, intFlag, parseFlags, type FlagTable } from './flags.js';
+import { collectorAgentFlags, shipperFromFlags, shipperSummary } from './collector-agent-flags.js';
 
 export const flags = {
   cgroup: { type: 'string', arg: 'PATH', help: 'cgroup v2 to watch (default: the whole cgroup2 mount, every process)' },
@@ -28,6 +29,7 @@ export const flags = {
   'toa-ko': { type: 'string', arg: 'auto|yes|no', default: 'auto', help: "read toa.ko's per-socket TOA (auto: when the toa module is loaded)" },
   json: { type: 'boolean', help: 'one JSON object per line instead of a table' },
   duration: { type: 'string', arg: 'DUR', help: 'stop after DUR, e.g. 90m (default: until Ctrl-C)' },
+  ...collectorAgentFlags,
   verbose: { type: 'boolean', short: 'v', help: 'show libbpf\'s and the verifier\'s full output' },
   help: { type: 'boolean', short: 'h', help: 'this help' },
 } satisfies FlagTable;
@@ -96,6 +98,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const opts = acceptOptions(v);
+  const shipper = shipperFromFlags<AcceptRecord>(v, 'accept');
   const stopAfter = v.duration ? Number(durationFlag('duration', v.duration) / 1_000_000n) : 0;
   installLibbpfLog(v.verbose);
   requireRoot('accept');
@@ -107,12 +110,17 @@ export async function run(argv: string[]): Promise<number> {
   if (opts.trusted.length === 0) {
     process.stderr.write('tcplens: no --trusted-lb given: a TOA from ANY peer is taken as the client (clients can forge it)\n');
   }
-  const tracer = AcceptTracer.start(opts, (r) => { if (!isStdoutClosed()) sink.write(r); });
+  const tracer = AcceptTracer.start(opts, (r) => {
+    if (!isStdoutClosed()) sink.write(r);
+    shipper?.write(r);
+  });
   // Whatever ends the process from here on, the program is detached and what was collected handed on.
   const summary = async () => {
     const r = await tracer.stop();
     if (!isStdoutClosed()) sink.close();
     process.stderr.write(`${summaryLine(r.counters)}\n`);
+    // The records of the last windows go out now; a collector that is away gets a few seconds.
+    if (shipper) process.stderr.write(`${shipperSummary(await shipper.drain(5000))}\n`);
     if (r.saveSyn) {
       process.stderr.write(`tcplens: TCP_SAVE_SYN turned off again on ${r.saveSyn.restored} listener(s)${r.saveSyn.gone ? ` (${r.saveSyn.gone} had closed)` : ''}\n`);
       for (const n of r.saveSyn.notes) process.stderr.write(`tcplens: ${n}\n`);

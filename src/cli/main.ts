@@ -9,6 +9,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 const commands: Record<string, Command> = {
   accept: { summary: 'inbound TCP connections with the real client behind the balancer (TOA)', load: () => import('./accept.js') },
+  collector: { summary: 'gathers the events of many agents (DuckDB), answers queries, serves Prometheus metrics', load: () => import('./collector.js') },
   hops: { summary: 'hop distance of TCP peers from the TTL / hop limit of their first reply', load: () => import('./hops.js') },
   http: { summary: 'HTTP/1 exchanges on the wire (also in IPIP, VLANs), live from a socket filter or from pcap', load: () => import('./http.js') },
   lab: { summary: 'an LVS-FULLNAT testbed in network namespaces; `tcplens lab demo` to start', load: () => import('./lab.js') },

@@ -60,3 +60,14 @@ test('summary line names every counter', () => {
   const line = summaryLine({ lost: 1, connections: 9, events: 5, merged: 4, merge_full: 2, toa_seen: 8, toa_untrusted: 2, toa_malformed: 1, toa_conflict: 1, no_toa: 1, filtered: 3, records: 5 });
   assert.equal(line, 'tcplens accept: 9 connections in 5 events (4 merged, 2 unmerged: merge map full), 1 lost; TOA seen 8, untrusted 2, conflict 1, malformed 1, none 1; filtered 3');
 });
+
+test('--collector: accept ships to a collector beside its local output; its companion flags need it', async () => {
+  const { shipperFromFlags } = await import('../../src/cli/collector-agent-flags.js');
+  assert.equal(shipperFromFlags(parseFlags([], flags, 'accept'), 'accept'), null);
+  const s = shipperFromFlags(parseFlags(['--collector', 'http://127.0.0.1:7070', '--agent-name', 'gw-1'], flags, 'accept'), 'accept');
+  assert.ok(s);
+  await s!.drain(0);
+  assert.throws(() => shipperFromFlags(parseFlags(['--agent-name', 'gw-1'], flags, 'accept'), 'accept'), { code: 'TCPLENS_ERR_BAD_FLAG' });
+  assert.throws(() => shipperFromFlags(parseFlags(['--collector', 'localhost:7070'], flags, 'accept'), 'accept'), { code: 'TCPLENS_ERR_BAD_FLAG' });
+  assert.throws(() => shipperFromFlags(parseFlags(['--collector', 'http://127.0.0.1:7070', '--collector-buffer', '0'], flags, 'accept'), 'accept'), { code: 'TCPLENS_ERR_BAD_FLAG' });
+});

@@ -25,7 +25,8 @@ const allowed: Record<string, string[]> = {
   sinks: ['errors'],
   capabilities: ['errors', 'lifecycle', 'kernel', 'net', 'sinks'],
   lab: ['errors', 'lifecycle', 'kernel', 'net', 'capabilities'],
-  cli: ['errors', 'lifecycle', 'kernel', 'net', 'sinks', 'capabilities', 'lab'],
+  collector: ['errors', 'lifecycle', 'net', 'sinks'],
+  cli: ['errors', 'lifecycle', 'kernel', 'net', 'sinks', 'capabilities', 'lab', 'collector'],
 };
 
 test('lower layers never import higher ones (lab and capabilities never import cli)', () => {

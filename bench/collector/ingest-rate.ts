@@ -1,0 +1,100 @@
+// Collector ingest rate, three ways in one run, so the ratios hold on whatever machine runs it:
+//   anchor   a bare DuckDB appender: typed accept rows, one transaction, commit (the floor of storing)
+//   store    EventStore.ingest in this process: NDJSON parse + validation + appender + dedup + commit
+//   http     a real `tcplens collector` child process fed over loopback by SENDERS concurrent
+//            senders posting BATCH-event NDJSON batches (the load generator runs beside it)
+//   node dist/bench/collector/ingest-rate.js [events=300000] [batch=5000] [senders=4]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance, DuckDBTimestampValue } from '@duckdb/node-api';
+import { CAPABILITIES } from '../../src/collector/schema.js';
+import { NdjsonRows } from '../../src/collector/ndjson-body.js';
+import { createTableSql, EventStore } from '../../src/collector/store.js';
+import { postBatch, startCollector } from '../../test/helpers/collector-process.js';
+import { acceptRecord } from '../../test/helpers/collector-records.js';
+
+const total = Number(process.argv[2] ?? 300_000);
+const batch = Number(process.argv[3] ?? 5000);
+const senders = Number(process.argv[4] ?? 4);
+const batches = Math.ceil(total / batch);
+const dir = mkdtempSync(join(tmpdir(), 'tcplens-bench-collector-'));
+const body = Array.from({ length: batch }, (_, i) => `${JSON.stringify(acceptRecord(i))}\n`).join('');
+const events = batches * batch;
+
+async function anchor(): Promise<number> {
+  const inst = await DuckDBInstance.create(join(dir, 'anchor.duckdb'));
+  const c = await inst.connect();
+  await c.run(createTableSql(CAPABILITIES.accept));
+  const recs = Array.from({ length: batch }, (_, i) => acceptRecord(i));
+  const t0 = performance.now();
+  let id = 0n;
+  await c.run('BEGIN TRANSACTION');
+  const a = await c.createAppender('accept');
+  const now = new DuckDBTimestampValue(BigInt(Date.now()) * 1000n);
+  for (let b = 0; b < batches; b++) {
+    for (const r of recs) {
+      a.appendBigInt(id++); a.appendVarchar('bench'); a.appendVarchar(`b-${b}`); a.appendTimestamp(now);
+      const ts = new DuckDBTimestampValue(BigInt(Date.parse(r.time)) * 1000n);
+      a.appendTimestamp(ts); a.appendTimestamp(ts); a.appendNull(); a.appendVarchar(r.local); a.appendVarchar(r.peer); a.appendVarchar(r.client);
+      a.appendVarchar(JSON.stringify(r.toa)); a.appendBoolean(r.trusted); a.appendNull(); a.appendInteger(r.count); a.appendBoolean(r.summary);
+      a.appendInteger(r.ttl); a.appendInteger(r.hops); a.appendBigInt(BigInt(r.kernel_ns)); a.appendInteger(r.pid); a.appendVarchar(r.comm);
+      a.appendVarchar(r.cgroup); a.appendBigInt(BigInt(r.netns)); a.appendNull();
+      a.endRow();
+    }
+  }
+  a.flushSync(); a.closeSync();
+  await c.run('COMMIT');
+  const s = (performance.now() - t0) / 1000;
+  c.closeSync(); inst.closeSync();
+  return events / s;
+}
+
+async function store(): Promise<number> {
+  const st = await EventStore.open(join(dir, 'store.duckdb'), { retentionMs: 0 });
+  const t0 = performance.now();
+  const pending: Promise<unknown>[] = [];
+  for (let b = 0; b < batches; b++) {
+    const p = new NdjsonRows(CAPABILITIES.accept);
+    p.push(body);
+    pending.push(st.ingest({ agent: 'bench', capability: 'accept', batch: `r-${b}`, rows: p.end() }));
+    if (pending.length >= senders) await pending.shift();
+  }
+  await Promise.all(pending);
+  const s = (performance.now() - t0) / 1000;
+  await st.close();
+  return events / s;
+}
+
+async function http(): Promise<{ rate: number; p50: number; p99: number }> {
+  const c = await startCollector(join(dir, 'http.duckdb'));
+  let next = 0;
+  const lat: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: senders }, async (_, s) => {
+    while (next < batches) {
+      const b = next++;
+      const t = performance.now();
+      const r = await postBatch(c.url, `bench-${s}`, 'accept', `r-${b}`, body);
+      if (r.status !== 200) throw new Error(`batch ${b}: ${r.status} ${r.text}`);
+      lat.push(performance.now() - t);
+    }
+  }));
+  const s = (performance.now() - t0) / 1000;
+  await c.stop();
+  lat.sort((a, b) => a - b);
+  return { rate: events / s, p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.min(lat.length - 1, Math.floor(lat.length * 0.99))] };
+}
+
+try {
+  const a = await anchor();
+  const st = await store();
+  const h = await http();
+  const k = (x: number) => `${Math.round(x / 1000)}k/s`;
+  console.log(`collector ingest, ${events} accept events in batches of ${batch}, ${senders} senders`);
+  console.log(`  anchor: bare DuckDB appender        ${k(a)}`);
+  console.log(`  store:  validate + store + commit   ${k(st)}  (${(st / a).toFixed(2)} x anchor)`);
+  console.log(`  http:   collector process, loopback ${k(h.rate)}  (${(h.rate / a).toFixed(2)} x anchor; batch ack p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms)`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,101 @@
+// tcplens collector: flags -> the store (DuckDB file) and the HTTP API; runs until a signal, then
+// closes the listener first (no new batch is accepted) and the store last (folds its log in).
+import { isIP } from 'node:net';
+import { TcplensError } from '../errors.js';
+import { onCleanup, untilStopped } from '../lifecycle.js';
+import { CollectorMetrics } from '../collector/metrics.js';
+import { createCollectorServer, DEFAULT_MAX_BODY } from '../collector/server.js';
+import { EventStore } from '../collector/store.js';
+import { readToken } from './collector-agent-flags.js';
+import { durationFlag, formatDuration, helpText, parseFlags, type FlagTable } from './flags.js';
+
+export const flags = {
+  listen: { type: 'string', arg: 'HOST:PORT', default: '127.0.0.1:7070', help: 'address to serve on (default 127.0.0.1:7070; any non-loopback address needs --token-file)' },
+  db: { type: 'string', arg: 'PATH', default: 'tcplens-collector.duckdb', help: 'DuckDB file to store events in (created if missing; default ./tcplens-collector.duckdb)' },
+  retention: { type: 'string', arg: 'DUR', default: '7d', help: 'delete events older than DUR, checked every minute (default 7d; 0 keeps everything)' },
+  'token-file': { type: 'string', arg: 'FILE', help: 'file holding the bearer token every request must carry (Authorization: Bearer ...)' },
+  'max-body': { type: 'string', arg: 'BYTES', default: String(DEFAULT_MAX_BODY), help: `largest ingest body accepted, before and after gzip (default ${DEFAULT_MAX_BODY}; k/m suffixes allowed)` },
+  verbose: { type: 'boolean', short: 'v', help: 'more detail on errors' },
+  help: { type: 'boolean', short: 'h', help: 'this help' },
+} satisfies FlagTable;
+
+const USAGE = `tcplens collector [flags]
+
+Gathers the events of many tcplens agents into one DuckDB file and answers queries about them.
+
+  POST /v1/events?agent=NAME&capability=accept|http|hops|probe&batch=ID
+       body: the NDJSON that \`tcplens <capability> --json\` prints (Content-Encoding: gzip allowed);
+       the same agent and batch id again is acknowledged and not stored twice
+  GET  /v1/events?capability=&agent=&local=&client=&since=&until=&limit=
+       {"events": [...]}: the records as ingested plus agent and capability, oldest first
+  GET  /metrics   Prometheus metrics
+
+Errors are JSON: {"error": {"code": "TCPLENS_ERR_...", "message": ..., "hint": ...}}.`;
+
+const MAX_RETENTION = 3650n * 86400n * 1_000_000_000n;
+
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (!m || !host || port > 65535 || (m[1] && isIP(m[1]) !== 6)) {
+    throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--listen ${value}: expected HOST:PORT`, 'e.g. --listen 127.0.0.1:7070 or --listen [::1]:7070 (port 0: any free port)');
+  }
+  return { host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+export function sizeFlag(name: string, value: string): number {
+  const m = /^(\d+)([kKmM]?)$/.exec(value);
+  const n = m ? Number(m[1]) * (m[2] ? (m[2].toLowerCase() === 'k' ? 1024 : 1024 * 1024) : 1) : NaN;
+  if (!m || n < 1024 || n > 1024 ** 3) {
+    throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--${name} ${value}: expected a size from 1k to 1024m`, `e.g. --${name} 16m`);
+  }
+  return n;
+}
+
+export function collectorOptions(v: ReturnType<typeof parseFlags<typeof flags>>) {
+  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens collector --help');
+  const listen = parseListen(v.listen as string);
+  const token = v['token-file'] ? readToken(v['token-file']) : null;
+  if (!token && !isLoopback(listen.host)) {
+    throw new TcplensError('TCPLENS_ERR_NEEDS_TOKEN', `--listen ${v.listen}: serving beyond this host needs a token`,
+      'add --token-file FILE (agents send it with --token-file too), or listen on 127.0.0.1');
+  }
+  return {
+    listen,
+    token,
+    db: v.db as string,
+    retentionMs: Number(durationFlag('retention', v.retention as string, MAX_RETENTION) / 1_000_000n),
+    maxBodyBytes: sizeFlag('max-body', v['max-body'] as string),
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const v = parseFlags(argv, flags, 'collector');
+  if (v.help) {
+    process.stdout.write(helpText(USAGE, flags));
+    return 0;
+  }
+  const o = collectorOptions(v);
+  const store = await EventStore.open(o.db, { retentionMs: o.retentionMs });
+  onCleanup('collector store', () => store.close());
+  const metrics = new CollectorMetrics(() => store.sizeBytes());
+  for (const [agent, ms] of await store.agentsLastSeen()) metrics.seen(agent, ms);
+  await store.enforceRetention();
+  const server = createCollectorServer({ store, metrics, token: o.token, maxBodyBytes: o.maxBodyBytes });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new TcplensError('TCPLENS_ERR_SYSCALL', `cannot listen on ${v.listen}: ${e.code ?? e.message}`,
+      e.code === 'EADDRINUSE' ? 'another process serves that port; pick another with --listen' : 'check the address is one of this host\'s')));
+    server.listen(o.listen.port, o.listen.host, () => resolve());
+  });
+  onCleanup('collector listener', () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }));
+  const addr = server.address();
+  const where = typeof addr === 'object' && addr ? (addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`) : String(v.listen);
+  process.stderr.write(`tcplens collector: listening on http://${where} (db ${o.db}, retention ${o.retentionMs ? formatDuration(BigInt(o.retentionMs) * 1_000_000n) : 'none'}${o.token ? ', token required' : ''})\n`);
+  await untilStopped();
+  return 0;
+}

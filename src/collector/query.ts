@@ -1,0 +1,106 @@
+// GET /v1/events: query string -> a checked EventQuery -> parameterised SQL per capability table.
+// Every user value travels as a bound parameter; identifiers come only from the schema.
+import { TcplensError } from '../errors.js';
+import { CAPABILITIES, capabilitySchema, ident, type CapabilityName, type CapabilitySchema, type QueryFilter } from './schema.js';
+
+export interface EventQuery {
+  capability: CapabilityName | null;
+  agent: string | null;
+  local: string | null;
+  client: string | null;
+  /** microseconds since the epoch, inclusive */
+  sinceUs: bigint | null;
+  /** microseconds since the epoch, exclusive */
+  untilUs: bigint | null;
+  limit: number;
+}
+
+export const DEFAULT_LIMIT = 1000;
+export const MAX_LIMIT = 100_000;
+const KNOWN = ['capability', 'agent', 'local', 'client', 'since', 'until', 'limit'];
+const MAX_VALUE = 256;
+
+function badQuery(message: string, hint: string): never {
+  throw new TcplensError('TCPLENS_ERR_BAD_QUERY', message, hint);
+}
+
+/** "2026-12-01T21:00:00Z" (any Date.parse-able ISO time), epoch seconds, or "15m" meaning that long ago. */
+export function parseTimeParam(name: string, value: string, nowMs: number): bigint {
+  const rel = /^(\d+)(s|m|h|d)$/.exec(value);
+  if (rel) return BigInt(nowMs - Number(rel[1]) * { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[rel[2] as 's']) * 1000n;
+  if (/^\d{1,12}(\.\d{1,6})?$/.test(value)) return BigInt(Math.round(Number(value) * 1e6));
+  if (/^\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?$/.test(value)) {
+    const ms = Date.parse(value);
+    if (!Number.isNaN(ms)) return BigInt(ms) * 1000n;
+  }
+  return badQuery(`${name}=${value.slice(0, 60)}: not a time`, `give an ISO time (2026-12-01T21:00:00Z), epoch seconds, or an age such as ${name}=15m`);
+}
+
+export function parseEventQuery(params: URLSearchParams, nowMs = Date.now()): EventQuery {
+  for (const k of new Set(params.keys())) {
+    if (!KNOWN.includes(k)) badQuery(`unknown query parameter '${k.slice(0, 40)}'`, `parameters: ${KNOWN.join(', ')}`);
+    if (params.getAll(k).length > 1) badQuery(`'${k}' given more than once`, 'give each parameter at most once');
+  }
+  const get = (k: string): string | null => {
+    const v = params.get(k);
+    if (v === null || v === '') return null;
+    if (v.length > MAX_VALUE) badQuery(`${k}: longer than ${MAX_VALUE} characters`, 'filters match whole values such as 10.0.0.1:80');
+    return v;
+  };
+  const cap = get('capability');
+  const limitText = get('limit');
+  let limit = DEFAULT_LIMIT;
+  if (limitText !== null) {
+    if (!/^\d{1,7}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > MAX_LIMIT) {
+      badQuery(`limit=${limitText.slice(0, 20)}: expected a whole number from 1 to ${MAX_LIMIT}`, `e.g. limit=${DEFAULT_LIMIT}`);
+    }
+    limit = Number(limitText);
+  }
+  const since = get('since'), until = get('until');
+  const q: EventQuery = {
+    capability: cap === null ? null : capabilitySchema(cap).name,
+    agent: get('agent'),
+    local: get('local'),
+    client: get('client'),
+    sinceUs: since === null ? null : parseTimeParam('since', since, nowMs),
+    untilUs: until === null ? null : parseTimeParam('until', until, nowMs),
+    limit,
+  };
+  if (q.capability) {
+    const schema = CAPABILITIES[q.capability];
+    for (const f of ['local', 'client'] as const) {
+      if (q[f] !== null && !schema.filters[f]) {
+        badQuery(`${f}= does not apply to ${q.capability} records`, `${f}= filters ${Object.values(CAPABILITIES).filter((s) => s.filters[f]).map((s) => s.name).join(', ')}`);
+      }
+    }
+  }
+  return q;
+}
+
+export interface BuiltQuery { sql: string; params: Record<string, string | number | bigint> }
+
+/** The column list a stored row is read back with (times as epoch ms, to rebuild ISO strings). */
+export function selectColumns(schema: CapabilitySchema): string {
+  const cols = schema.fields.map((f) => (f.type === 'time' ? `epoch_ms(${ident(f.name)})` : ident(f.name)));
+  return ['id', 'agent', ...cols, 'extra'].join(', ');
+}
+
+/** SQL for one capability's table, or null when a filter cannot match there (that table is skipped). */
+export function buildEventSelect(schema: CapabilitySchema, q: EventQuery): BuiltQuery | null {
+  const where: string[] = [];
+  const params: BuiltQuery['params'] = {};
+  if (q.agent !== null) { where.push('agent = $agent'); params.agent = q.agent; }
+  for (const f of ['local', 'client'] as QueryFilter[]) {
+    const v = q[f];
+    if (v === null) continue;
+    const col = schema.filters[f];
+    if (!col) return null;
+    where.push(`${ident(col)} = $${f}`);
+    params[f] = v;
+  }
+  if (q.sinceUs !== null) { where.push('ts >= make_timestamp($since::BIGINT)'); params.since = q.sinceUs; }
+  if (q.untilUs !== null) { where.push('ts < make_timestamp($until::BIGINT)'); params.until = q.untilUs; }
+  params.limit = q.limit;
+  const sql = `SELECT ${selectColumns(schema)} FROM ${ident(schema.name)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $limit`;
+  return { sql, params };
+}
