@@ -13,6 +13,7 @@ const commands: Record<string, Command> = {
   hops: { summary: 'hop distance of TCP peers from the TTL / hop limit of their first reply', load: () => import('./hops.js') },
   http: { summary: 'HTTP/1 exchanges on the wire (also in IPIP, VLANs), live from a socket filter or from pcap', load: () => import('./http.js') },
   lab: { summary: 'an LVS-FULLNAT testbed in network namespaces; `tcplens lab demo` to start', load: () => import('./lab.js') },
+  probe: { summary: 'tagged HTTP test requests (X-Tcplens-Probe) for tcplens http to follow hop by hop', load: () => import('./probe.js') },
   toa: { summary: 'give unmodified applications the real client address (toa.ko without a module)', load: () => import('./toa.js') },
 };
 
