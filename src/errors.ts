@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'TCPLENS_ERR_REFUSED'
   | 'TCPLENS_ERR_UNREACHABLE'
   | 'TCPLENS_ERR_PCAP'
-  | 'TCPLENS_ERR_HTTP';
+  | 'TCPLENS_ERR_HTTP'
+  | 'TCPLENS_ERR_ACCEL_STATE';
 
 export class TcplensError extends Error {
   readonly code: ErrorCode;
