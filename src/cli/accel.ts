@@ -47,7 +47,7 @@ export function accelConfig(v: ReturnType<typeof parseFlags<typeof accelEnableFl
 export function accelCountersLine(c: AccelCounters): string {
   return `redirected ${c.redirected_msgs} msgs / ${c.redirected_bytes} bytes, passed ${c.passed_msgs} msgs / ${c.passed_bytes} bytes, ` +
     `no peer ${c.no_peer_msgs} msgs / ${c.no_peer_bytes} bytes; connections seen ${c.established}, sockets inserted ${c.inserted}, ` +
-    `not local ${c.not_local}, other port ${c.filtered}, insert failed ${c.insert_failed}, state failed ${c.state_failed}`;
+    `not local ${c.not_local}, other port ${c.filtered}, insert failed ${c.insert_failed}, state failed ${c.state_failed}; sent back to plain TCP under memory pressure ${c.memory_high}`;
 }
 
 export function accelStatusText(s: AccelStatus): string {

@@ -22,10 +22,10 @@ struct accel_key {
 	__u32 remote_ip[4];
 };
 
-/* Per socket (socket storage): set once any message of this socket went the normal way while the
- * socket was in the map. From then on it never redirects: data the peer has not read yet sits in
- * its TCP receive queue, and a redirected message would be read BEFORE it (the receiver drains
- * the redirect queue first). */
+/* Per socket (socket storage): set once a message of this socket went the normal way while the
+ * socket was in the map. From then on it never redirects: data the peer has not read yet may sit
+ * in its TCP receive queue, and a redirected message would be read BEFORE it (the receiver drains
+ * its redirect queue first). */
 struct accel_sock_state {
 	__u8 passed;
 	__u8 _pad[7];
@@ -40,8 +40,9 @@ struct accel_counters {
 	__u64 insert_failed;     /* the map refused a socket (full, say): left out, plain TCP */
 	__u64 redirected_msgs;   /* messages handed straight to the peer socket */
 	__u64 redirected_bytes;
-	__u64 passed_msgs;       /* messages sent the normal way although the peer is in the map (the socket passed before) */
+	__u64 passed_msgs;       /* messages sent the normal way by a socket that went the normal way before */
 	__u64 passed_bytes;
+	__u64 memory_high;       /* sockets sent back to the normal way: TCP memory past tcp_mem[0] (no flow control on redirect) */
 	__u64 no_peer_msgs;      /* messages sent the normal way: the peer socket is not in the map */
 	__u64 no_peer_bytes;
 	__u64 state_failed;      /* socket storage could not be allocated: sent the normal way */

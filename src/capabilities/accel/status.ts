@@ -11,7 +11,7 @@ import { processStart } from '../toa/lock.js';
 import { ACCEL_LINK_PIN, ACCEL_OBJECT, ACCEL_PROGRAMS, accelLockPath, accelPinDir, linkDetached, readPinnedAccel, type AccelProgram } from './pinned.js';
 
 export type AccelCounters = Record<'lost' | 'established' | 'filtered' | 'inserted' | 'not_local' | 'insert_failed' | 'redirected_msgs' |
-  'redirected_bytes' | 'passed_msgs' | 'passed_bytes' | 'no_peer_msgs' | 'no_peer_bytes' | 'state_failed', number>;
+  'redirected_bytes' | 'passed_msgs' | 'passed_bytes' | 'memory_high' | 'no_peer_msgs' | 'no_peer_bytes' | 'state_failed', number>;
 
 export interface AccelProgramStatus { program: AccelProgram; pin: string; linkId: number; progId: number; runCnt: number; nsPerRun: number | null }
 

@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const accepted = new Map<number, Socket>();
   const waiting = new Map<number, (s: Socket) => void>();
-  const server = createServer({ noDelay: true }, (s) => {
+  const server = createServer({ noDelay: true, allowHalfOpen: true }, (s) => {
     const port = s.remotePort!;
     const w = waiting.get(port);
     if (w) w(s); else accepted.set(port, s);
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   const batch = plan.batch ?? 50;
   for (let i = 0; i < plan.conns; i += batch) {
     await Promise.all(Array.from({ length: Math.min(batch, plan.conns - i) }, async (_, j) => {
-      const client = connect({ host: plan.host, port, noDelay: true, localPort: plan.clientPort });
+      const client = connect({ host: plan.host, port, noDelay: true, allowHalfOpen: true, localPort: plan.clientPort });
       await new Promise<void>((r, e) => { client.once('connect', r); client.once('error', e); });
       const lp = client.localPort!;
       const srv = accepted.get(lp) ?? await new Promise<Socket>((r) => waiting.set(lp, r));
@@ -113,13 +113,20 @@ async function main(): Promise<void> {
   if (plan.waitGo) {
     process.stdout.write('ready\n');
     await new Promise<void>((r) => createInterface({ input: process.stdin }).once('line', () => r()));
+    if (process.env.ACCEL_TRAFFIC_DEBUG) process.stderr.write('go\n');
   }
   const deadline = plan.durationMs ? Date.now() + plan.durationMs : null;
   const errors: string[] = [];
   const ends = pairs.map((p) => ({ p, c: drive(p.client, deadline), s: drive(p.server, deadline) }));
+  if (process.env.ACCEL_TRAFFIC_DEBUG) {
+    setTimeout(() => {
+      for (const e of ends) process.stderr.write(`${e.p.id} c ${e.c.sent}/${e.c.received} s ${e.s.sent}/${e.s.received} rE ${e.p.client.readableEnded}/${e.p.server.readableEnded} wE ${e.p.client.writableEnded}/${e.p.server.writableEnded} wF ${e.p.client.writableFinished}/${e.p.server.writableFinished}\n`);
+    }, 3000).unref();
+  }
   await Promise.all(ends.map(async (e) => {
     try { await Promise.all([e.c.done, e.s.done]); } catch (err) { errors.push(`${e.p.id}: ${(err as Error).message}`); }
   }));
+  if (process.env.ACCEL_TRAFFIC_DEBUG) process.stderr.write('traffic done\n');
   const bad: string[] = [];
   let sent = 0, received = 0;
   for (const e of ends) {
