@@ -20,12 +20,12 @@ function inCgroup(cgroup: string, argv: string[]) {
   return spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-async function scenario(cgroup: string, port: number): Promise<{ server: string[]; client: string[] }> {
+async function scenario(cgroup: string, port: number, only: string[]): Promise<{ server: string[]; client: string[] }> {
   const srv = inCgroup(cgroup, [process.execPath, join(fixtures, 'accel-server.mjs'), String(port)]);
   let sout = '';
   srv.stdout!.on('data', (d) => { sout += d; });
   while (!sout.includes('listening')) await sleep(20);
-  const cli = inCgroup(cgroup, ['python3', join(fixtures, 'accel-client.py'), String(port)]);
+  const cli = inCgroup(cgroup, ['python3', join(fixtures, 'accel-client.py'), String(port), ...only]);
   let cout = '', cerr = '';
   cli.stdout!.on('data', (d) => { cout += d; });
   cli.stderr!.on('data', (d) => { cerr += d; });
@@ -43,15 +43,38 @@ test('half-close, close in flight, reset, a killed writer, readiness: the same a
   const h = accelHarness('sem');
   t.after(() => h.dispose());
   const port = 20000 + (process.pid % 20000);
-  const plain = await scenario(h.cgroup, port);
+  const only = ['half_close', 'close_in_flight', 'reset', 'killed'];
+  const plain = await scenario(h.cgroup, port, only);
   enableAccel({ cgroup: h.cgroup, ports: [port] }, h.pinDir);
-  const fast = await scenario(h.cgroup, port);
+  const fast = await scenario(h.cgroup, port, only);
   const c = accelStatus(h.pinDir).counters!;
   t.diagnostic(`plain ${JSON.stringify(plain)}; counters ${JSON.stringify(c)}`);
   assert.deepEqual(fast, plain);
   assert.ok(plain.client[0].includes('not-readable readable reply-ok'), plain.client[0]);
   assert.ok(c.redirected_bytes > 5 << 20, 'the accel run did take the fast path');
   assert.equal(c.inserted, 8, 'both ends of the four connections');
+});
+
+// Found while building the bench: on this kernel (6.18) tcp_bpf_recvmsg answers a blocking recv
+// with EAGAIN when it is woken without data (here: the ACK of our own FIN changes the socket's
+// state). Plain TCP blocks until the reply. Nothing in BPF can change the receive path, so this
+// stays a known difference until the kernel is fixed; the test shows it.
+test('a blocking read after shutdown(SHUT_WR) blocks until the reply, as on plain TCP', { todo: 'kernel: tcp_bpf_recvmsg returns EAGAIN on a wake-up without data' }, async (t) => {
+  const h = accelHarness('blk');
+  t.after(() => h.dispose());
+  const count = async () => {
+    const p = inCgroup(h.cgroup, ['python3', join(fixtures, 'accel-blocking-read.py'), '0']);
+    let out = '';
+    p.stdout!.on('data', (d) => { out += d; });
+    await once(p, 'exit');
+    return Number(/EAGAIN (\d+)/.exec(out)?.[1] ?? -1);
+  };
+  const plain = await count();
+  enableAccel({ cgroup: h.cgroup, ports: [] }, h.pinDir);
+  const fast = await count();
+  t.diagnostic(`EAGAIN from a blocking recv: plain ${plain}/50, accel ${fast}/50`);
+  assert.equal(plain, 0);
+  assert.equal(fast, 0);
 });
 
 test('connections to another namespace are passed, never redirected', async (t) => {
