@@ -7,17 +7,18 @@
 // map's program into the socket at insert), so old and new programs must agree on the maps.
 // Enable over an enable on the same cgroup swaps both links' programs in place (BPF_LINK_UPDATE);
 // on another cgroup the new sock_ops link is attached before the old one goes.
-import { readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { readdirSync, renameSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BpfObject } from '../../kernel/bpf-object.js';
 import { objectPath } from '../../kernel/paths.js';
 import { TcplensError } from '../../errors.js';
 import {
-  BPFFS_ROOT, bpffsDir, cgroupId, closeFd, createLink, detachLink, linkInfo, mapInfo, onBpffs, openPinned, pinFd, pinnedKind, progFdById, updateLink,
+  BPFFS_ROOT, bpffsDir, cgroupId, closeFd, createLink, mapInfo, onBpffs, pinFd, updateLink,
 } from '../../kernel/pins.js';
+import { removePin, retireLink, swapLinkPrograms, sweepStrays } from '../shared/pinned-links.js';
 import { withLock } from '../toa/lock.js';
 import {
-  ACCEL_LINK_PIN, ACCEL_MAP_PINS, ACCEL_NEW_PREFIX, ACCEL_OBJECT, ACCEL_PROGRAMS, ACCEL_SHARED_MAPS, accelLockPath, accelPinDir, readPinnedAccel, linkDetached,
+  ACCEL_LINK_PIN, ACCEL_MAP_PINS, ACCEL_NEW_PREFIX, ACCEL_OBJECT, ACCEL_PROGRAMS, ACCEL_SHARED_MAPS, accelLockPath, accelPinDir, readPinnedAccel,
   type AccelMapPin, type PinnedAccel,
 } from './pinned.js';
 import { readAccelCounters, type AccelCounters } from './status.js';
@@ -92,7 +93,7 @@ export function enableAccel(cfg: AccelConfig, dir = accelPinDir()): AccelEnableR
           action = old.links.size ? 'replaced' : 'enabled';
         }
         pinMaps(obj, dir, shared);
-        sweepStrays(dir, notes);
+        sweepAccelStrays(dir, notes);
         return { dir, action, keptSockets: sameMap, notes };
       } finally {
         obj.close(); // pinned links and maps live on
@@ -159,24 +160,7 @@ function shareMaps(obj: BpfObject, old: PinnedAccel, notes: string[]): Set<Accel
 
 /** Swap each pinned link to its new program; on failure put back the ones already swapped. */
 function updateInPlace(obj: BpfObject, old: PinnedAccel): void {
-  const swapped: { linkFd: number; oldProgFd: number }[] = [];
-  const oldProgs: number[] = [];
-  try {
-    for (const p of ACCEL_PROGRAMS) {
-      const l = old.links.get(p)!;
-      const oldProgFd = progFdById(l.info.progId);
-      oldProgs.push(oldProgFd);
-      updateLink(l.fd, obj.program(p).fd);
-      swapped.push({ linkFd: l.fd, oldProgFd });
-    }
-  } catch (e) {
-    for (const s of swapped.reverse()) {
-      try { updateLink(s.linkFd, s.oldProgFd); } catch { /* best effort: the old program is still loaded */ }
-    }
-    throw e;
-  } finally {
-    for (const fd of oldProgs) closeFd(fd);
-  }
+  swapLinkPrograms(ACCEL_PROGRAMS.map((p) => ({ linkFd: old.links.get(p)!.fd, oldProgId: old.links.get(p)!.info.progId, newProgFd: obj.program(p).fd })));
 }
 
 /** New links first (pinned under new-*), then the old ones detached, then the new pins renamed.
@@ -222,31 +206,6 @@ function pinMaps(obj: BpfObject, dir: string, shared: Set<AccelMapPin>): void {
   }
 }
 
-function sweepStrays(dir: string, notes: string[]): void {
-  const ours = new Set<string>([...Object.values(ACCEL_LINK_PIN), ...ACCEL_MAP_PINS]);
-  for (const name of readdirSync(dir)) {
-    if (ours.has(name)) continue;
-    removePin(join(dir, name));
-    notes.push(`removed ${name}, left by an interrupted run`);
-  }
-}
-
-/** Detach a link; one already detached needs nothing. */
-function retireLink(fd: number): void {
-  try {
-    detachLink(fd);
-  } catch (e) {
-    if (!linkDetached(linkInfo(fd))) throw e;
-  }
-}
-
-function removePin(path: string): void {
-  const fd = openPinned(path);
-  if (fd === null) return;
-  try {
-    if (pinnedKind(fd) === 'link') retireLink(fd);
-  } finally {
-    closeFd(fd);
-  }
-  unlinkSync(path);
+function sweepAccelStrays(dir: string, notes: string[]): void {
+  sweepStrays(dir, new Set<string>([...Object.values(ACCEL_LINK_PIN), ...ACCEL_MAP_PINS]), notes);
 }

@@ -4,6 +4,7 @@
 import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { closeFd, linkInfo, openPinned, pinnedKind, onBpffs, type LinkInfo } from '../../kernel/pins.js';
+import { linkDetached } from '../shared/pinned-links.js';
 
 export const ACCEL_OBJECT = 'src/capabilities/accel/accel';
 export const DEFAULT_ACCEL_PIN_DIR = '/sys/fs/bpf/tcplens/accel';
@@ -26,17 +27,6 @@ export function accelPinDir(): string {
 
 export function accelLockPath(dir: string): string {
   return join(ACCEL_LOCK_DIR, `accel-${basename(dir)}.lock`);
-}
-
-const BPF_LINK_TYPE_CGROUP = 3;
-const BPF_LINK_TYPE_SOCKMAP = 14;
-
-/** A link whose target went (its cgroup or map id reads 0): pinned, but no longer runs. The
- * union of bpf_link_info starts with cgroup_id (u64) for cgroup links, map_id (u32) for sockmap. */
-export function linkDetached(i: LinkInfo): boolean {
-  if (i.type === BPF_LINK_TYPE_CGROUP) return i.cgroupId === 0n;
-  if (i.type === BPF_LINK_TYPE_SOCKMAP) return (i.cgroupId & 0xffffffffn) === 0n;
-  return false;
 }
 
 export interface PinnedAccel {

@@ -1,14 +1,13 @@
 // tcplens accel status: read back from the kernel what is attached where, the ports the loaded
 // sock_ops program carries in its rodata, how many sockets are in the map, and the counters.
 // Layouts come from the built object's BTF (opened, never loaded).
-import { readFileSync } from 'node:fs';
 import { BpfObject } from '../../kernel/bpf-object.js';
 import { objectPath } from '../../kernel/paths.js';
 import { numPossibleCpus } from '../../kernel/bpf-map.js';
 import { cgroup2Mount } from '../../kernel/cgroup.js';
 import { cgroupPathById, closeFd, pinnedMap, progFdById, progInfo } from '../../kernel/pins.js';
-import { processStart } from '../toa/lock.js';
-import { ACCEL_LINK_PIN, ACCEL_OBJECT, ACCEL_PROGRAMS, accelLockPath, accelPinDir, linkDetached, readPinnedAccel, type AccelProgram } from './pinned.js';
+import { linkDetached, lockHolder } from '../shared/pinned-links.js';
+import { ACCEL_LINK_PIN, ACCEL_OBJECT, ACCEL_PROGRAMS, accelLockPath, accelPinDir, readPinnedAccel, type AccelProgram } from './pinned.js';
 
 export type AccelCounters = Record<'lost' | 'established' | 'filtered' | 'inserted' | 'not_local' | 'insert_failed' | 'redirected_msgs' |
   'redirected_bytes' | 'passed_msgs' | 'passed_bytes' | 'memory_high' | 'no_peer_msgs' | 'no_peer_bytes' | 'state_failed', number>;
@@ -53,19 +52,11 @@ export function decodeAccelPorts(obj: BpfObject, image: Buffer): number[] {
   return Array.from({ length: Math.min(count, p.size / 2) }, (_, i) => image.readUInt16LE(p.offset + i * 2));
 }
 
-function lockHolder(dir: string): number | null {
-  try {
-    const [pid, start] = readFileSync(accelLockPath(dir), 'utf8').trim().split(/\s+/);
-    return processStart(Number(pid)) === start ? Number(pid) : null;
-  } catch {
-    return null;
-  }
-}
 
 export function accelStatus(dir = accelPinDir()): AccelStatus {
   const st = readPinnedAccel(dir);
   const out: AccelStatus = {
-    enabled: st.links.size > 0, complete: st.complete, dir, busy: lockHolder(dir), cgroup: null, programs: [], ports: null, sockets: null,
+    enabled: st.links.size > 0, complete: st.complete, dir, busy: lockHolder(accelLockPath(dir)), cgroup: null, programs: [], ports: null, sockets: null,
     counters: null, problems: [],
   };
   try {
