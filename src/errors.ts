@@ -42,7 +42,8 @@ export type ErrorCode =
   | 'TCPLENS_ERR_BAD_QUERY'
   | 'TCPLENS_ERR_NOT_FOUND'
   | 'TCPLENS_ERR_STORE'
-  | 'TCPLENS_ERR_NEEDS_TOKEN';
+  | 'TCPLENS_ERR_NEEDS_TOKEN'
+  | 'TCPLENS_ERR_ACCEL_STATE';
 
 export class TcplensError extends Error {
   readonly code: ErrorCode;

@@ -8,6 +8,7 @@ import { exitAfterCleanup, installProcessHandlers } from '../lifecycle.js';
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
 const commands: Record<string, Command> = {
+  accel: { summary: 'sockmap acceleration of local TCP connections of a cgroup (measure with bench/accel)', load: () => import('./accel.js') },
   accept: { summary: 'inbound TCP connections with the real client behind the balancer (TOA)', load: () => import('./accept.js') },
   collector: { summary: 'gathers the events of many agents (DuckDB), answers queries, serves Prometheus metrics', load: () => import('./collector.js') },
   hops: { summary: 'hop distance of TCP peers from the TTL / hop limit of their first reply', load: () => import('./hops.js') },

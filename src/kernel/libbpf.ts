@@ -48,7 +48,9 @@ export const bpf = {
   link_pin: lib.func('int bpf_link__pin(void *link, const char *path)'),
   link_update: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, void *opts)'),
   link_detach: lib.func('int bpf_link_detach(int link_fd)'),
+  link_create: lib.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, void *opts)'),
   prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
+  link_get_fd_by_id: lib.func('int bpf_link_get_fd_by_id(uint32_t id)'),
   // maps
   map_name: lib.func('const char *bpf_map__name(void *map)'),
   map_fd: lib.func('int bpf_map__fd(void *map)'),

@@ -101,6 +101,18 @@ export function updateLink(linkFd: number, progFd: number): void {
   if (rc < 0) throw syscallError('cannot update a pinned link', -rc, 'the kernel refused to swap the program (needs Linux >= 5.7 for cgroup links)');
 }
 
+/** A BPF link from prog to an fd target (BPF_LINK_CREATE), e.g. an sk_msg program on a SOCKHASH
+ * (BPF_SK_MSG_VERDICT, a sockmap link since Linux 6.10). Returns the link's fd. */
+export function createLink(progFd: number, targetFd: number, attachType: number, what: string): number {
+  const fd = bpf.link_create(progFd, targetFd, attachType, null) as number;
+  if (fd < 0) {
+    const err = -fd;
+    throw new TcplensError(err === 22 || err === 95 || err === 524 ? 'TCPLENS_ERR_UNSUPPORTED' : 'TCPLENS_ERR_ATTACH', `cannot link ${what}: ${strerror(err)}`,
+      'sk_msg links on a SOCKHASH need Linux >= 6.10');
+  }
+  return fd;
+}
+
 /** Detach a link now (BPF_LINK_DETACH), whoever else still holds it; its pin becomes inert. */
 export function detachLink(linkFd: number): void {
   const rc = bpf.link_detach(linkFd) as number;

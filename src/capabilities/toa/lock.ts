@@ -3,7 +3,7 @@
 // as stale and the lock taken over instead of blocking forever.
 import { mkdirSync, openSync, closeSync, writeSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { TcplensError } from '../../errors.js';
+import { TcplensError, type ErrorCode } from '../../errors.js';
 
 export interface LockHolder { pid: number; start: string }
 
@@ -32,8 +32,8 @@ function alive(h: LockHolder): boolean {
 
 export interface Lock { path: string; staleTakenFrom: number | null; release(): void }
 
-/** Take the lock at path or throw TCPLENS_ERR_TOA_STATE naming who holds it. */
-export function acquireLock(path: string, what: string): Lock {
+/** Take the lock at path or throw `code` (the capability's state error) naming who holds it. */
+export function acquireLock(path: string, what: string, code: ErrorCode = 'TCPLENS_ERR_TOA_STATE'): Lock {
   const me: LockHolder = { pid: process.pid, start: processStart(process.pid) ?? '' };
   let staleTakenFrom: number | null = null;
   mkdirSync(dirname(path), { recursive: true });
@@ -43,11 +43,11 @@ export function acquireLock(path: string, what: string): Lock {
       fd = openSync(path, 'wx', 0o644);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new TcplensError('TCPLENS_ERR_TOA_STATE', `cannot create the lock ${path}: ${(e as Error).message}`, 'run as root; /run must be writable');
+        throw new TcplensError(code, `cannot create the lock ${path}: ${(e as Error).message}`, 'run as root; /run must be writable');
       }
       const h = readHolder(path);
       if (h && alive(h)) {
-        throw new TcplensError('TCPLENS_ERR_TOA_STATE', `another ${what} is in progress (pid ${h.pid} holds ${path})`,
+        throw new TcplensError(code, `another ${what} is in progress (pid ${h.pid} holds ${path})`,
           `wait for it to finish; if pid ${h.pid} is not tcplens, remove ${path}`);
       }
       // Its holder is gone: the lock is stale. (Two takers racing here is possible only if both
@@ -68,11 +68,11 @@ export function acquireLock(path: string, what: string): Lock {
       },
     };
   }
-  throw new TcplensError('TCPLENS_ERR_TOA_STATE', `cannot take the lock ${path}: it keeps coming back`, 'another tcplens is starting at the same moment; retry');
+  throw new TcplensError(code, `cannot take the lock ${path}: it keeps coming back`, 'another tcplens is starting at the same moment; retry');
 }
 
-export function withLock<T>(path: string, what: string, fn: (lock: Lock) => T): T {
-  const lock = acquireLock(path, what);
+export function withLock<T>(path: string, what: string, fn: (lock: Lock) => T, code?: ErrorCode): T {
+  const lock = acquireLock(path, what, code);
   try {
     return fn(lock);
   } finally {

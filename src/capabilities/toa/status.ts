@@ -1,13 +1,12 @@
 // tcplens toa status: read back from the kernel what is attached where, the configuration the
 // loaded programs carry in their rodata, the counters, and the programs' cost when the kernel's
 // BPF statistics are on. Layouts come from the built object's BTF (opened, never loaded).
-import { readFileSync } from 'node:fs';
 import { BpfObject } from '../../kernel/bpf-object.js';
 import { objectPath } from '../../kernel/paths.js';
 import { numPossibleCpus } from '../../kernel/bpf-map.js';
 import { cgroup2Mount } from '../../kernel/cgroup.js';
 import { cgroupPathById, closeFd, pinnedMap, progFdById, progInfo } from '../../kernel/pins.js';
-import { processStart } from './lock.js';
+import { lockHolder } from '../shared/pinned-links.js';
 import { decodeToaTables, dialectText, rodataUint } from '../shared/toa-tables.js';
 import { LINK_PIN, PROGRAMS, TOA_OBJECT, readPinned, toaLockPath, toaPinDir, type ToaProgram } from './pinned.js';
 
@@ -58,19 +57,11 @@ export function readToaCounters(obj: BpfObject, countersFd: number): ToaCounters
   return obj.struct('toa_counters').sumPerCpu(m.percpuValue(0), numPossibleCpus()) as ToaCounters;
 }
 
-function lockHolder(dir: string): number | null {
-  try {
-    const [pid, start] = readFileSync(toaLockPath(dir), 'utf8').trim().split(/\s+/);
-    return processStart(Number(pid)) === start ? Number(pid) : null;
-  } catch {
-    return null;
-  }
-}
 
 export function toaStatus(dir = toaPinDir()): ToaStatus {
   const st = readPinned(dir);
   const out: ToaStatus = {
-    enabled: st.links.size > 0, complete: st.complete, dir, busy: lockHolder(dir), cgroup: null, programs: [],
+    enabled: st.links.size > 0, complete: st.complete, dir, busy: lockHolder(toaLockPath(dir)), cgroup: null, programs: [],
     trusted: [], dialects: [], saveSyn: null, saveSynListeners: 0, toaConflict: null, counters: null, problems: [],
   };
   try {

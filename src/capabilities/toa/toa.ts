@@ -8,14 +8,15 @@
 // got their client under the old configuration keep it. A disable frees the map with everything
 // in it; a later enable starts a new one, so connections accepted before that enable keep seeing
 // the balancer (never someone else's address).
-import { readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { readdirSync, renameSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BpfObject } from '../../kernel/bpf-object.js';
 import { objectPath } from '../../kernel/paths.js';
 import { TcplensError } from '../../errors.js';
 import {
-  BPFFS_ROOT, bpffsDir, cgroupId, closeFd, detachLink, linkInfo, mapInfo, onBpffs, openPinned, pinFd, pinnedKind, updateLink, progFdById,
+  BPFFS_ROOT, bpffsDir, cgroupId, mapInfo, onBpffs, pinFd,
 } from '../../kernel/pins.js';
+import { removePin, retireLink, swapLinkPrograms, sweepStrays } from '../shared/pinned-links.js';
 import type { Cidr } from '../../net/addr.js';
 import type { ToaDialect } from '../../net/toa.js';
 import { withLock } from './lock.js';
@@ -94,7 +95,7 @@ export function enableToa(cfg: ToaConfig, dir = toaPinDir()): EnableReport {
           action = old.links.size ? 'replaced' : 'enabled';
         }
         pinMaps(obj, dir, shared);
-        sweepStrays(dir, notes);
+        sweepToaStrays(dir, notes);
         return { dir, action, keptClients: shared.has('clients'), notes };
       } finally {
         obj.close(); // pinned links and maps live on; anything unpinned goes with it
@@ -176,24 +177,7 @@ function shareMaps(obj: BpfObject, old: PinnedToa, notes: string[]): Set<ToaMapP
 
 /** Swap each pinned link to its new program; on failure put back the ones already swapped. */
 function updateInPlace(obj: BpfObject, old: PinnedToa): void {
-  const swapped: { linkFd: number; oldProgFd: number }[] = [];
-  const oldProgs: number[] = [];
-  try {
-    for (const p of PROGRAMS) {
-      const l = old.links.get(p)!;
-      const oldProgFd = progFdById(l.info.progId);
-      oldProgs.push(oldProgFd);
-      updateLink(l.fd, obj.program(p).fd);
-      swapped.push({ linkFd: l.fd, oldProgFd });
-    }
-  } catch (e) {
-    for (const s of swapped.reverse()) {
-      try { updateLink(s.linkFd, s.oldProgFd); } catch { /* best effort: the old program is still loaded */ }
-    }
-    throw e;
-  } finally {
-    for (const fd of oldProgs) closeFd(fd);
-  }
+  swapLinkPrograms(PROGRAMS.map((p) => ({ linkFd: old.links.get(p)!.fd, oldProgId: old.links.get(p)!.info.progId, newProgFd: obj.program(p).fd })));
 }
 
 /** New links first (pinned under new-*), then the old ones detached, then the new pins renamed. */
@@ -229,33 +213,6 @@ function pinMaps(obj: BpfObject, dir: string, shared: Set<ToaMapPin>): void {
   }
 }
 
-/** Anything in dir that is not ours by name is an interrupted run's leftover: detach and unlink. */
-function sweepStrays(dir: string, notes: string[]): void {
-  const ours = new Set<string>([...Object.values(LINK_PIN), ...MAP_PINS]);
-  for (const name of readdirSync(dir)) {
-    if (ours.has(name)) continue;
-    removePin(join(dir, name));
-    notes.push(`removed ${name}, left by an interrupted run`);
-  }
-}
-
-/** Detach a link; one already detached (cgroup id 0, or its cgroup gone) needs nothing. */
-function retireLink(fd: number): void {
-  try {
-    detachLink(fd);
-  } catch (e) {
-    if (linkInfo(fd).cgroupId !== 0n) throw e;
-  }
-}
-
-/** Unpin path; a link pinned there is detached first so that it stops running now. */
-function removePin(path: string): void {
-  const fd = openPinned(path);
-  if (fd === null) return;
-  try {
-    if (pinnedKind(fd) === 'link') retireLink(fd);
-  } finally {
-    closeFd(fd);
-  }
-  unlinkSync(path);
+function sweepToaStrays(dir: string, notes: string[]): void {
+  sweepStrays(dir, new Set<string>([...Object.values(LINK_PIN), ...MAP_PINS]), notes);
 }

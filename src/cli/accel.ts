@@ -1,0 +1,140 @@
+// tcplens accel enable|disable|status: local TCP connections of a cgroup skip the TCP/IP stack
+// between their two sockets (SOCKHASH + sk_msg redirect). The programs stay in the kernel after
+// the command exits (pinned); status reads them back. Measure first: bench/accel/accel-bench.ts.
+import { checkAccelConfig, disableAccel, enableAccel, type AccelConfig } from '../capabilities/accel/accel.js';
+import { accelStatus, type AccelCounters, type AccelStatus } from '../capabilities/accel/status.js';
+import { accelPinDir } from '../capabilities/accel/pinned.js';
+import { resolveCgroup } from '../kernel/cgroup.js';
+import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
+import { installLibbpfLog } from '../kernel/libbpf-log.js';
+import { TcplensError } from '../errors.js';
+import { helpText, intFlag, parseFlags, type FlagTable } from './flags.js';
+
+const common = {
+  verbose: { type: 'boolean', short: 'v', help: 'show libbpf\'s and the verifier\'s full output' },
+  help: { type: 'boolean', short: 'h', help: 'this help' },
+} satisfies FlagTable;
+
+export const accelEnableFlags = {
+  cgroup: { type: 'string', arg: 'PATH', help: 'REQUIRED: cgroup v2 of the applications whose local connections are accelerated' },
+  port: { type: 'string', multiple: true, arg: 'N', help: 'only connections where either end uses this port (repeatable, or comma-separated; default: all)' },
+  ...common,
+} satisfies FlagTable;
+
+const statusFlags = {
+  json: { type: 'boolean', help: 'one JSON object instead of text' },
+  ...common,
+} satisfies FlagTable;
+
+const USAGE = `usage: tcplens accel <enable|disable|status> [flags]
+
+  enable   attach (or reconfigure) and pin under ${accelPinDir()}; --cgroup is required
+  disable  remove everything; open connections go on as plain TCP
+  status   what is attached where, the ports, sockets in the map and counters
+
+Measure whether it pays on your host first: node dist/bench/accel/accel-bench.js
+`;
+
+/** Flags -> configuration, every check that needs no root done here (the cgroup is resolved later). */
+export function accelConfig(v: ReturnType<typeof parseFlags<typeof accelEnableFlags>>): AccelConfig {
+  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens accel enable --help');
+  const ports = [...new Set(v.port.flatMap((p) => p.split(',')).filter(Boolean).map((p) => intFlag('port', p, 1, 65535, 'TCPLENS_ERR_BAD_PORT')))];
+  const cfg: AccelConfig = { cgroup: v.cgroup ?? '', ports };
+  checkAccelConfig(cfg);
+  return cfg;
+}
+
+export function accelCountersLine(c: AccelCounters): string {
+  return `redirected ${c.redirected_msgs} msgs / ${c.redirected_bytes} bytes, passed ${c.passed_msgs} msgs / ${c.passed_bytes} bytes, ` +
+    `no peer ${c.no_peer_msgs} msgs / ${c.no_peer_bytes} bytes; connections seen ${c.established}, sockets inserted ${c.inserted}, ` +
+    `not local ${c.not_local}, other port ${c.filtered}, insert failed ${c.insert_failed}, state failed ${c.state_failed}; sent back to plain TCP under memory pressure ${c.memory_high}`;
+}
+
+export function accelStatusText(s: AccelStatus): string {
+  if (!s.enabled) {
+    return `tcplens accel: not enabled (nothing pinned at ${s.dir})${s.busy ? `; an enable/disable is running (pid ${s.busy})` : ''}\n`;
+  }
+  const rows: [string, string][] = [
+    ['cgroup', s.cgroup ? `${s.cgroup.path ?? '(not found under the cgroup2 mount)'} (id ${s.cgroup.id})` : '(none)'],
+    ['pinned at', s.dir],
+    ['programs', s.programs.map((p) => `${p.program} (prog ${p.progId}, link ${p.linkId})`).join(', ')],
+    ['ports', s.ports === null ? '(unknown)' : s.ports.length ? s.ports.join(', ') : 'all'],
+    ['sockets', s.sockets === null ? '(unknown)' : `${s.sockets} in the map`],
+  ];
+  if (s.counters) rows.push(['counters', accelCountersLine(s.counters)]);
+  if (s.programs.some((p) => p.runCnt > 0)) rows.push(['cost', s.programs.map((p) => `${p.program} ${p.nsPerRun ?? '-'} ns/run over ${p.runCnt} runs`).join(', ')]);
+  rows.push(['note', 'connections from before enable, to other hosts or namespaces go the normal way; small writes (1 KiB bulk) measured SLOWER ' +
+    'with accel (0.76x), and a blocking recv() after shutdown(SHUT_WR) can fail with EAGAIN: measure with bench/accel']);
+  if (s.busy) rows.push(['busy', `an enable/disable is running (pid ${s.busy})`]);
+  for (const p of s.problems) rows.push(['problem', p]);
+  const head = `tcplens accel: enabled${s.complete ? '' : ' (INCOMPLETE: run `tcplens accel enable ...` again, or `tcplens accel disable`)'}\n`;
+  return head + rows.map(([k, v]) => `  ${k.padEnd(10)} ${v}`).join('\n') + '\n';
+}
+
+function requireKernel(what: string, verbose: boolean): void {
+  installLibbpfLog(verbose);
+  requireRoot(what);
+  requireBtf();
+}
+
+async function enable(argv: string[]): Promise<number> {
+  const v = parseFlags(argv, accelEnableFlags, 'accel enable');
+  if (v.help) {
+    process.stdout.write(helpText('tcplens accel enable --cgroup PATH [--port N ...]', accelEnableFlags));
+    return 0;
+  }
+  const cfg = accelConfig(v);
+  requireKernel('accel enable', v.verbose);
+  requireFeatures(['sock_ops', 'sk_msg'], ['sockhash', 'sk_storage']);
+  cfg.cgroup = resolveCgroup(cfg.cgroup);
+  const r = enableAccel(cfg);
+  for (const n of r.notes) process.stderr.write(`tcplens: ${n}\n`);
+  const verb = { enabled: 'enabled', updated: 'reconfigured in place', replaced: 'replaced the previous attachment' }[r.action];
+  process.stdout.write(`tcplens accel: ${verb} on ${cfg.cgroup}; ports ${cfg.ports.length ? cfg.ports.join(', ') : 'all'}; pinned at ${r.dir}\n`);
+  return 0;
+}
+
+async function disable(argv: string[]): Promise<number> {
+  const v = parseFlags(argv, common, 'accel disable');
+  if (v.help) {
+    process.stdout.write(helpText('tcplens accel disable', common));
+    return 0;
+  }
+  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens accel disable --help');
+  requireKernel('accel disable', v.verbose);
+  const r = disableAccel();
+  if (!r) {
+    process.stdout.write(`tcplens accel: not enabled (nothing pinned at ${accelPinDir()}); nothing to do\n`);
+    return 0;
+  }
+  for (const n of r.notes) process.stderr.write(`tcplens: ${n}\n`);
+  process.stdout.write(`tcplens accel: disabled; removed ${r.removed.join(', ') || 'an empty directory'} from ${r.dir}\n`);
+  if (r.counters) process.stdout.write(`tcplens accel: final counters: ${accelCountersLine(r.counters)}\n`);
+  return 0;
+}
+
+async function status(argv: string[]): Promise<number> {
+  const v = parseFlags(argv, statusFlags, 'accel status');
+  if (v.help) {
+    process.stdout.write(helpText('tcplens accel status [--json]', statusFlags));
+    return 0;
+  }
+  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens accel status --help');
+  requireKernel('accel status', v.verbose);
+  const s = accelStatus();
+  process.stdout.write(v.json ? `${JSON.stringify(s)}\n` : accelStatusText(s));
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { enable, disable, status };
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const fn = SUBCOMMANDS[sub];
+  if (!fn) throw new TcplensError('TCPLENS_ERR_UNKNOWN_COMMAND', `unknown accel subcommand '${sub}'`, 'use: tcplens accel enable|disable|status');
+  return fn(rest);
+}
