@@ -1,6 +1,6 @@
 // The collector's HTTP API on node:http: ingest (POST /v1/events), query (GET /v1/events) and
 // Prometheus metrics (GET /metrics). Every refusal is a JSON error with a TCPLENS_ERR_ code; a
-// refused body is not read on (the connection is closed after the answer).
+// refused body is not parsed on (it is read and dropped for at most 5 s after the answer, then the connection closes).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { isTcplensError, TcplensError, type ErrorCode } from '../errors.js';
@@ -55,8 +55,20 @@ export function createCollectorServer(opts: ServerOptions): Server {
     handle(req, res, opts).catch((e) => {
       const { status, code, body } = errorBody(e);
       opts.metrics.reject(code);
-      if (!res.headersSent) sendJson(res, status, body, !req.complete);
-      else res.destroy();
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      sendJson(res, status, body);
+      // A refused body still on its way is read and dropped for a moment before the socket goes:
+      // closing with unread data makes the kernel answer with a reset, and a reset can wipe our
+      // answer from the client's receive queue before the client reads it (a lingering close).
+      if (!req.complete) {
+        req.resume();
+        const linger = setTimeout(() => req.socket.destroy(), 5000);
+        linger.unref();
+        req.once('end', () => clearTimeout(linger));
+      }
     });
   });
   server.requestTimeout = 120_000;
