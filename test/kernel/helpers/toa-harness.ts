@@ -3,7 +3,7 @@
 // `tcplens toa` CLI pinning into a directory of this test's own. dispose() removes all of it,
 // also when the CLI itself misbehaved.
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../../src/kernel/paths.js';
 import { disableToa } from '../../../src/capabilities/toa/toa.js';
@@ -156,6 +156,7 @@ export class ToaHarness {
     for (const w of this.writers) w.close();
     // The CLI should have cleaned up; if a test failed half-way it did not.
     try { if (existsSync(this.pinDir)) disableToa(this.pinDir); } catch { /* the cgroups' removal detaches anyway */ }
+    try { rmdirSync(this.pinDir); } catch { /* gone already (disable removes it), or not ours to remove */ }
     this.pair.dispose();
   }
 }
