@@ -7,8 +7,7 @@ import { accelPinDir } from '../capabilities/accel/pinned.js';
 import { resolveCgroup } from '../kernel/cgroup.js';
 import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
 import { installLibbpfLog } from '../kernel/libbpf-log.js';
-import { TcplensError } from '../errors.js';
-import { helpText, intFlag, parseFlags, type FlagTable } from './flags.js';
+import { helpText, intFlag, parseFlags, type FlagTable, noArguments, runSubcommand } from './flags.js';
 
 const common = {
   verbose: { type: 'boolean', short: 'v', help: 'show libbpf\'s and the verifier\'s full output' },
@@ -37,7 +36,7 @@ Measure whether it pays on your host first: node dist/bench/accel/accel-bench.js
 
 /** Flags -> configuration, every check that needs no root done here (the cgroup is resolved later). */
 export function accelConfig(v: ReturnType<typeof parseFlags<typeof accelEnableFlags>>): AccelConfig {
-  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens accel enable --help');
+  noArguments(v, 'accel enable');
   const ports = [...new Set(v.port.flatMap((p) => p.split(',')).filter(Boolean).map((p) => intFlag('port', p, 1, 65535, 'TCPLENS_ERR_BAD_PORT')))];
   const cfg: AccelConfig = { cgroup: v.cgroup ?? '', ports };
   checkAccelConfig(cfg);
@@ -100,7 +99,7 @@ async function disable(argv: string[]): Promise<number> {
     process.stdout.write(helpText('tcplens accel disable', common));
     return 0;
   }
-  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens accel disable --help');
+  noArguments(v, 'accel disable');
   requireKernel('accel disable', v.verbose);
   const r = disableAccel();
   if (!r) {
@@ -119,7 +118,7 @@ async function status(argv: string[]): Promise<number> {
     process.stdout.write(helpText('tcplens accel status [--json]', statusFlags));
     return 0;
   }
-  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens accel status --help');
+  noArguments(v, 'accel status');
   requireKernel('accel status', v.verbose);
   const s = accelStatus();
   process.stdout.write(v.json ? `${JSON.stringify(s)}\n` : accelStatusText(s));
@@ -128,13 +127,6 @@ async function status(argv: string[]): Promise<number> {
 
 const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { enable, disable, status };
 
-export async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const fn = SUBCOMMANDS[sub];
-  if (!fn) throw new TcplensError('TCPLENS_ERR_UNKNOWN_COMMAND', `unknown accel subcommand '${sub}'`, 'use: tcplens accel enable|disable|status');
-  return fn(rest);
+export function run(argv: string[]): Promise<number> {
+  return runSubcommand('accel', argv, USAGE, SUBCOMMANDS);
 }

@@ -11,7 +11,7 @@ import { parseCidr } from '../net/addr.js';
 import { dialectTable } from '../net/toa.js';
 import { makeSink } from '../sinks/index.js';
 import type { Column } from '../sinks/table.js';
-import { durationFlag, helpText, intFlag, parseFlags, type FlagTable } from './flags.js';
+import { durationFlag, helpText, intFlag, parseFlags, type FlagTable, noArguments } from './flags.js';
 import { collectorAgentFlags, shipperFromFlags, shipperSummary } from './collector-agent-flags.js';
 
 export const flags = {
@@ -48,7 +48,7 @@ const columns: Column<AcceptRecord>[] = [
 ];
 
 export function acceptOptions(v: ReturnType<typeof parseFlags<typeof flags>>): AcceptOptions {
-  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens accept --help');
+  noArguments(v, 'accept');
   if (v.port.length > MAX_PORTS) throw new TcplensError('TCPLENS_ERR_BAD_PORT', `at most ${MAX_PORTS} --port flags`, 'watch fewer ports, or all of them');
   if (v.ipv4 && v.ipv6) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '-4 and -6 together leave nothing to see', 'give one of them, or neither for both');
   const conflict = v['toa-conflict'] as string;

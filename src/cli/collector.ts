@@ -7,7 +7,7 @@ import { CollectorMetrics } from '../collector/metrics.js';
 import { createCollectorServer, DEFAULT_MAX_BODY } from '../collector/server.js';
 import { EventStore } from '../collector/store.js';
 import { readToken } from './collector-agent-flags.js';
-import { durationFlag, formatDuration, helpText, parseFlags, type FlagTable } from './flags.js';
+import { durationFlag, formatDuration, helpText, parseFlags, type FlagTable, noArguments } from './flags.js';
 
 export const flags = {
   listen: { type: 'string', arg: 'HOST:PORT', default: '127.0.0.1:7070', help: 'address to serve on (default 127.0.0.1:7070; any non-loopback address needs --token-file)' },
@@ -58,7 +58,7 @@ export function sizeFlag(name: string, value: string): number {
 }
 
 export function collectorOptions(v: ReturnType<typeof parseFlags<typeof flags>>) {
-  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens collector --help');
+  noArguments(v, 'collector');
   const listen = parseListen(v.listen as string);
   const token = v['token-file'] ? readToken(v['token-file']) : null;
   if (!token && !isLoopback(listen.host)) {

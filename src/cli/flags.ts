@@ -93,3 +93,23 @@ export function sizeFlag(name: string, value: string, min: number, max: number):
   }
   return n;
 }
+
+/** Commands that take flags only: a stray word is a usage error naming the command's help. */
+export function noArguments(v: { _: string[] }, command: string): void {
+  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, `see: tcplens ${command} --help`);
+}
+
+/** `tcplens CMD SUB ...` for commands made of subcommands (toa, accel): help, dispatch, or a coded error. */
+export function runSubcommand(command: string, argv: string[], usage: string,
+  table: Record<string, (argv: string[]) => Promise<number>>): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(usage);
+    return Promise.resolve(0);
+  }
+  const fn = table[sub];
+  if (!fn) {
+    throw new TcplensError('TCPLENS_ERR_UNKNOWN_COMMAND', `unknown ${command} subcommand '${sub}'`, `use: tcplens ${command} ${Object.keys(table).join('|')}`);
+  }
+  return fn(rest);
+}

@@ -14,7 +14,7 @@ import { DEFAULT_REASSEMBLY_LIMITS } from '../net/tcp-reassembly.js';
 import type { HttpExchange } from '../net/http1.js';
 import { makeSink } from '../sinks/index.js';
 import type { Column } from '../sinks/table.js';
-import { durationFlag, helpText, intFlag, parseFlags, sizeFlag, type FlagTable } from './flags.js';
+import { durationFlag, helpText, intFlag, parseFlags, sizeFlag, type FlagTable, noArguments } from './flags.js';
 
 export const flags = {
   iface: { type: 'string', short: 'i', multiple: true, arg: 'IF', help: 'capture on this interface (repeatable; default: every interface)' },
@@ -56,7 +56,7 @@ const columns: Column<HttpExchange>[] = [
 type Parsed = ReturnType<typeof parseFlags<typeof flags>>;
 
 export function httpOptions(v: Parsed): HttpCaptureOptions {
-  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens http --help');
+  noArguments(v, 'http');
   const hosts = v.host.flatMap((h) => h.split(',')).map((h) => {
     try {
       return parseCidr(h);

@@ -10,7 +10,7 @@ import { installLibbpfLog } from '../kernel/libbpf-log.js';
 import { TcplensError } from '../errors.js';
 import { parseCidr } from '../net/addr.js';
 import { dialectTable } from '../net/toa.js';
-import { helpText, parseFlags, type FlagTable } from './flags.js';
+import { helpText, parseFlags, type FlagTable, noArguments, runSubcommand } from './flags.js';
 
 const common = {
   verbose: { type: 'boolean', short: 'v', help: 'show libbpf\'s and the verifier\'s full output' },
@@ -41,7 +41,7 @@ const USAGE = `usage: tcplens toa <enable|disable|status> [flags]
 
 /** Flags -> configuration, every check that needs no root done here (the cgroup is resolved later). */
 export function toaConfig(v: ReturnType<typeof parseFlags<typeof enableFlags>>): ToaConfig {
-  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens toa enable --help');
+  noArguments(v, 'toa enable');
   const conflict = v['toa-conflict'] as string;
   if (conflict !== 'reject' && conflict !== 'first') {
     throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--toa-conflict ${conflict}: expected reject or first`, 'reject believes no TOA of a header that has two');
@@ -118,7 +118,7 @@ async function disable(argv: string[]): Promise<number> {
     process.stdout.write(helpText('tcplens toa disable', common));
     return 0;
   }
-  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens toa disable --help');
+  noArguments(v, 'toa disable');
   requireKernel('toa disable', v.verbose);
   const r = disableToa();
   if (!r) {
@@ -138,7 +138,7 @@ async function status(argv: string[]): Promise<number> {
     process.stdout.write(helpText('tcplens toa status [--json]', statusFlags));
     return 0;
   }
-  if (v._.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `unexpected argument '${v._[0]}'`, 'see: tcplens toa status --help');
+  noArguments(v, 'toa status');
   requireKernel('toa status', v.verbose);
   const s = toaStatus();
   process.stdout.write(v.json ? `${JSON.stringify(s)}\n` : statusText(s));
@@ -147,13 +147,6 @@ async function status(argv: string[]): Promise<number> {
 
 const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { enable, disable, status };
 
-export async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const fn = SUBCOMMANDS[sub];
-  if (!fn) throw new TcplensError('TCPLENS_ERR_UNKNOWN_COMMAND', `unknown toa subcommand '${sub}'`, 'use: tcplens toa enable|disable|status');
-  return fn(rest);
+export function run(argv: string[]): Promise<number> {
+  return runSubcommand('toa', argv, USAGE, SUBCOMMANDS);
 }
