@@ -176,8 +176,10 @@ test('a record still being written holds back the records after it', T, async ()
       await done;
       await until(() => got.length >= 3, 1_000, 'records B and C');
       assert.deepEqual(got.map((g) => g.seq), [10, 11, 12], 'C was delivered before B was committed');
-      assert.ok(committedAt - got[0].at >= 150, 'A should arrive while B is still busy');
-      assert.ok(got[2].at - got[0].at >= 150, 'C arrived before B was committed');
+      // Margins are small against the 300 ms hold (bpf_loop caps how long the program can spin):
+      // a loaded machine may wake the reader late for A, but never after B's commit.
+      assert.ok(got[0].at < committedAt - 50, 'A should arrive while B is still busy');
+      assert.ok(got[2].at - got[0].at >= 50, 'C arrived before B was committed');
       for (const g of got) assertIntact(rig, g, 120);
       // While B is busy the reader retries on its timer; it must not spin through epoll.
       const drains = reader.stats.drains - drains0;
