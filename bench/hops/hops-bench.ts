@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { HopsProber } from '../../src/capabilities/hops/hops.js';
 import { runHops } from '../../src/capabilities/hops/run.js';
 import { bpf } from '../../src/kernel/libbpf.js';
-import { attachSocketFilter, closeFd, connectWaiter, EINPROGRESS, openTcpSocket, resetOnClose, socketCookie, socketError, startConnect } from '../../src/kernel/tcp-connect.js';
+import { attachSocketFilter, closeFd, EINPROGRESS, openTcpSocket, resetOnClose, socketCookie, socketError, startConnect, whenConnected } from '../../src/kernel/tcp-connect.js';
 import { repoRoot } from '../../src/kernel/paths.js';
 import { parseAddr } from '../../src/net/addr.js';
 import { NetPair } from '../../test/kernel/helpers/netns.js';
@@ -33,7 +33,7 @@ async function client(server: string, secs: number, rounds: number, conc: number
       }
       resetOnClose(fd);
       if (startConnect(fd, 4, dst.bytes, port) !== EINPROGRESS) throw new Error('connect failed at once');
-      await new Promise<void>((r) => connectWaiter.watch(fd, r));
+      await new Promise<void>((r) => whenConnected(fd, r));
       const err = socketError(fd);
       closeFd(fd);
       // Counted, not fatal: one refused connect on a busy machine should not end the run.

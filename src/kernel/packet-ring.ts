@@ -8,7 +8,7 @@
 import { c, errno, strerror, view, isNull, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED, type Ptr } from './libbpf.js';
 import { kernelBtf } from './btf.js';
 import { withNetnsAt } from './netns.js';
-import { waiter } from './epoll-waiter.js';
+import { ReadableWatch } from './epoll-waiter.js';
 import { TcplensError } from '../errors.js';
 
 const AF_PACKET = 17, SOCK_RAW = 3, SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
@@ -117,6 +117,7 @@ export class PacketRing {
   private readonly bytes: Uint8Array;
   private cur = 0;
   private started = false;
+  private idle: ReadableWatch | null = null;
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
   private readonly L = kernelLayouts();
@@ -188,7 +189,7 @@ export class PacketRing {
   start(): void {
     if (this.started || this.closed) return;
     this.started = true;
-    waiter.add(this.fd, this);
+    this.idle = new ReadableWatch(this.fd, () => this.wake());
     this.step();
   }
 
@@ -255,7 +256,7 @@ export class PacketRing {
     await null; // called from a handler: let that drain finish before the ring goes away
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.started) await waiter.remove(this.fd, this);
+    await this.idle?.close();
     this.drain();
     this.readStats();
     c.munmap(this.ptr, this.ringBytes);
@@ -265,8 +266,8 @@ export class PacketRing {
     return this.stats;
   }
 
-  /** @internal The shared waiter saw a block handed over. */
-  wake(): void {
+  /** The shared waiter saw a block handed over. */
+  private wake(): void {
     if (!this.closed) this.step();
   }
 
@@ -279,7 +280,7 @@ export class PacketRing {
     } finally {
       if (!this.closed) {
         if (got > 0) this.timer = setTimeout(() => this.step(), this.drainIntervalMs);
-        else waiter.arm(this.fd);
+        else this.idle?.arm();
       }
     }
   }

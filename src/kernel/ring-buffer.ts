@@ -8,7 +8,7 @@
 import { c, errno, strerror, view, isNull, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED, MapType, type Ptr } from './libbpf.js';
 import { TcplensError } from '../errors.js';
 import type { BpfMap } from './bpf-map.js';
-import { waiter } from './epoll-waiter.js';
+import { ReadableWatch } from './epoll-waiter.js';
 
 const PAGE = 4096;
 const BUSY_BIT = 0x80000000;
@@ -44,6 +44,7 @@ export class RingBufferReader {
   private stalled = false;
   private closed = false;
   private started = false;
+  private idle: ReadableWatch | null = null;
   private draining = false;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
@@ -72,7 +73,7 @@ export class RingBufferReader {
   start(): void {
     if (this.started || this.closed) return;
     this.started = true;
-    waiter.add(this.map.fd, this);
+    this.idle = new ReadableWatch(this.map.fd, () => this.wake());
     this.step();
   }
 
@@ -130,15 +131,15 @@ export class RingBufferReader {
     if (this.timer) clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);
     this.timer = this.immediate = null;
-    if (this.started) await waiter.remove(this.map.fd, this);
+    await this.idle?.close();
     this.drain();
     c.munmap(this.consumerPtr, PAGE);
     c.munmap(this.producerPtr, PAGE + 2 * this.size);
     this.consumerPtr = this.producerPtr = 0n;
   }
 
-  /** @internal The shared waiter saw our ring readable. */
-  wake(): void {
+  /** The shared waiter saw our ring readable. */
+  private wake(): void {
     if (this.closed) return;
     this.stats.wakeups++;
     this.step();
@@ -159,7 +160,7 @@ export class RingBufferReader {
       if (!this.closed) {
         if (consumed >= this.size >>> 3) this.immediate = setImmediate(() => this.step());
         else if (consumed > 0 || this.stalled) this.timer = setTimeout(() => this.step(), this.drainIntervalMs);
-        else waiter.arm(this.map.fd);
+        else this.idle?.arm();
       }
     }
   }

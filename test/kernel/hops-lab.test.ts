@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HopsProber } from '../../src/capabilities/hops/hops.js';
 import { runHops, type HopsResult } from '../../src/capabilities/hops/run.js';
-import { attachSocketFilter, closeFd, connectWaiter, EINPROGRESS, openTcpSocket, socketCookie, socketError, startConnect } from '../../src/kernel/tcp-connect.js';
+import { attachSocketFilter, closeFd, EINPROGRESS, openTcpSocket, socketCookie, socketError, startConnect, whenConnected } from '../../src/kernel/tcp-connect.js';
 import { labDown, labUp, leftovers } from '../../src/lab/lab.js';
 import { startCapture } from '../../src/lab/capture.js';
 import { runIn, sysctl, withNetns } from '../../src/lab/netns.js';
@@ -183,7 +183,7 @@ test('later segments with another TTL do not change the result: only the first r
         attachSocketFilter(fd, prober.programFd);
         const cookie = socketCookie(fd);
         assert.equal(startConnect(fd, family, parseAddr(dst)!.bytes, 8081), EINPROGRESS);
-        await new Promise<void>((r) => connectWaiter.watch(fd, r));
+        await new Promise<void>((r) => whenConnected(fd, r));
         assert.equal(socketError(fd), 0);
         // Wait until the data (and the FIN) has reached the socket, through the filter.
         for (let i = 0; i < 200 && (prober.reply(cookie, false)?.later ?? 0) < 3; i++) await new Promise((r) => setTimeout(r, 10));

@@ -8,7 +8,7 @@ import { readCounters } from '../../kernel/counters.js';
 import { strerror } from '../../kernel/libbpf.js';
 import { objectPath } from '../../kernel/paths.js';
 import {
-  attachSocketFilter, closeFd, connectWaiter, EINPROGRESS, openTcpSocket, resetOnClose, socketCookie, socketError, startConnect,
+  attachSocketFilter, closeFd, EINPROGRESS, openTcpSocket, resetOnClose, socketCookie, socketError, startConnect, whenConnected,
 } from '../../kernel/tcp-connect.js';
 import { isTcplensError, type ErrorCode } from '../../errors.js';
 import type { Family } from '../../net/addr.js';
@@ -161,7 +161,7 @@ export class HopsProber {
       this.watchSignal(opts.signal);
       timer = setTimeout(() => finish('timeout', 'TCPLENS_ERR_TIMEOUT', `no reply within ${opts.timeoutMs} ms`), opts.timeoutMs);
       try {
-        cancelWatch = connectWaiter.watch(fd, () => {
+        cancelWatch = whenConnected(fd, () => {
           cancelWatch = null;
           const err = socketError(fd);
           const { status, error } = classifyErrno(err);
