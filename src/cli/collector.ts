@@ -6,6 +6,7 @@ import { onCleanup, untilStopped } from '../lifecycle.js';
 import { CollectorMetrics } from '../collector/metrics.js';
 import { createCollectorServer, DEFAULT_MAX_BODY } from '../collector/server.js';
 import { EventStore } from '../collector/store.js';
+import { AgentRuns } from '../collector/agent-runs.js';
 import { readToken } from './collector-agent-flags.js';
 import { durationFlag, formatDuration, helpText, parseFlags, type FlagTable, noArguments } from './flags.js';
 
@@ -86,7 +87,9 @@ export async function run(argv: string[]): Promise<number> {
   const metrics = new CollectorMetrics(() => store.sizeBytes());
   for (const [agent, ms] of await store.agentsLastSeen()) metrics.seen(agent, ms);
   await store.enforceRetention();
-  const server = createCollectorServer({ store, metrics, token: o.token, maxBodyBytes: o.maxBodyBytes });
+  const agentRuns = await AgentRuns.open(store);
+  onCleanup('collector agent reports', () => agentRuns.close());
+  const server = createCollectorServer({ store, metrics, token: o.token, maxBodyBytes: o.maxBodyBytes, agentRuns });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(new TcplensError('TCPLENS_ERR_SYSCALL', `cannot listen on ${v.listen}: ${e.code ?? e.message}`,
       e.code === 'EADDRINUSE' ? 'another process serves that port; pick another with --listen' : 'check the address is one of this host\'s')));
