@@ -30,6 +30,7 @@ export function agentReportOf(p: URLSearchParams): AgentReport {
 export class AgentRuns {
   private pending = new Map<string, { agent: string; run: string; report: AgentReport; atMs: number }>();
   private timer: NodeJS.Timeout;
+  private lastMs = 0;
 
   private constructor(private readonly store: EventStore, everyMs: number) {
     this.timer = setInterval(() => { void this.flush().catch((e) => process.stderr.write(`tcplens: agent runs: ${(e as Error).message}\n`)); }, everyMs);
@@ -41,7 +42,9 @@ export class AgentRuns {
     return new AgentRuns(store, everyMs);
   }
 
-  note(agent: string, run: string, report: AgentReport, atMs: number): void {
+  note(agent: string, run: string, report: AgentReport, nowMs: number): void {
+    // Strictly increasing, so "the latest run" is never a tie between two batches in one millisecond.
+    const atMs = this.lastMs = Math.max(nowMs, this.lastMs + 1);
     const key = `${agent}\n${run}`;
     const old = this.pending.get(key);
     this.pending.set(key, { agent, run, atMs, report: { version: report.version ?? old?.report.version ?? null, dropped: Math.max(report.dropped, old?.report.dropped ?? 0) } });
