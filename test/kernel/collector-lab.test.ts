@@ -4,7 +4,8 @@
 // with --collector. After real requests through the balancer, /v1/events holds exactly the records
 // each agent printed with --json (same records, same order, nothing more), and the query routes
 // count them: top clients = accepted connections, the balance's samples = the exchanges, the agents
-// with their version and no drops.
+// with their version and no drops. And `tcplens hops --collector` over loopback: stored as printed,
+// and counted by /v1/hops/distribution.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,8 +13,8 @@ import { join } from 'node:path';
 import { labDown, labUp, leftovers } from '../../src/lab/lab.js';
 import type { LabState } from '../../src/lab/state.js';
 import { repoRoot } from '../../src/kernel/paths.js';
-import { call, events, startCollector, tempDir, type Collector } from '../helpers/collector-process.js';
-import { startTcplens } from './helpers/tcplens-cli.js';
+import { call, events, freePort, startCollector, tempDir, type Collector } from '../helpers/collector-process.js';
+import { runTcplens, startTcplens } from './helpers/tcplens-cli.js';
 
 const name = `c${process.pid % 100000}`;
 const LOAD = join(repoRoot, 'dist', 'test', 'kernel', 'helpers', 'http-load.js');
@@ -102,5 +103,18 @@ test('accept and http agents in the lab: the collector stores exactly what they 
   const agents = await call(`${c.url}/v1/agents`, 'GET');
   assert.deepEqual(agents.json.agents.map((a: any) => [a.name, a.capabilities, a.events, a.drops]), [['lab-accept', ['accept'], REQUESTS, 0], ['lab-http', ['http'], REQUESTS, 0]]);
   assert.ok(agents.json.agents.every((a: any) => typeof a.version === 'string'), 'agents report their version');
+  assert.equal(await c.stop(), 0);
+});
+
+test('hops agent over loopback: stored exactly as printed, counted by the hop distribution', { timeout: 120_000 }, async (t) => {
+  const c = await startCollector(join(tempDir(t), 'hops.duckdb'), { track: t });
+  const closed = await freePort();
+  const r = await runTcplens(['hops', `127.0.0.1:${c.port}`, `127.0.0.1:${closed}`, '--json', '--collector', c.url, '--agent-name', 'lab-hops']);
+  assert.equal(r.code, 0, r.stderr);
+  const printed = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(printed.map((p) => [p.status, p.hops]).sort(), [['open', 0], ['refused', 0]]);
+  assert.deepStrictEqual(await stored(c, 'lab-hops', 'hops'), printed);
+  const d = await call(`${c.url}/v1/hops/distribution`, 'GET');
+  assert.deepStrictEqual(d.json, { buckets: [{ hops: 0, count: 2 }], targets: 2 });
   assert.equal(await c.stop(), 0);
 });
