@@ -29,6 +29,13 @@ Gathers the events of many tcplens agents into one DuckDB file and answers queri
        the same agent and batch id again is acknowledged and not stored twice
   GET  /v1/events?capability=&agent=&local=&client=&since=&until=&limit=
        {"events": [...]}: the records as ingested plus agent and capability, oldest first
+  GET  /v1/clients/top?service=&limit=        top real clients per service
+  GET  /v1/connections/series?service=&step=  connections per service over time
+  GET  /v1/balance?expect=CHOOSER=W1,..&gateway_port=  per-tier backend shares and the verdict
+  GET  /v1/probes?run=ID&gateway_port=         the path of each probe of a run
+  GET  /v1/hops/distribution                  hop distances of hops agents' targets
+  GET  /v1/agents                             agents: capabilities, last seen, version, drops
+       (all of them also take since=, until= and agent=)
   GET  /metrics   Prometheus metrics
 
 Errors are JSON: {"error": {"code": "TCPLENS_ERR_...", "message": ..., "hint": ...}}.`;
