@@ -49,12 +49,13 @@ export const CAPTURE_POINT_SQL = `(agent || coalesce('/' || ${NETNS_SQL}, ''))`;
  * from the balancer ('in', tier 1); any other request seen there is the gateway's own, out to a pod
  * ('out', tier 2).
  */
-export const LEG_SQL = `(CASE WHEN regexp_extract(server, ':([0-9]+)$', 1) = $gateway_port::VARCHAR THEN 'in' ELSE 'out' END)`;
+export const LEG_SQL = `(CASE WHEN ends_with(server, ':' || $gateway_port::VARCHAR) THEN 'in' ELSE 'out' END)`;
 export const DEFAULT_GATEWAY_PORT = 80;
 
-/** An ip:port or [v6]:port -> the address alone (brackets off); anything else unchanged. */
+/** An ip:port or [v6]:port (formatEndpoint's forms) -> the address alone, brackets off. String
+ * functions, not a regular expression: this runs on every row of a top-clients query. */
 export function addressOnlySql(expr: string): string {
-  return `coalesce(nullif(regexp_extract(${expr}, '^\\[?(.*?)\\]?:[0-9]+$', 1), ''), ${expr})`;
+  return `(CASE WHEN starts_with(${expr}, '[') THEN split_part(substr(${expr}, 2), ']', 1) ELSE split_part(${expr}, ':', 1) END)`;
 }
 
 export const isoOf = (ms: unknown): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
