@@ -1,6 +1,7 @@
 // The collector's HTTP API on node:http: ingest (POST /v1/events), query (GET /v1/events and the
-// routes of routes.ts) and Prometheus metrics (GET /metrics). Every refusal is a JSON error with a TCPLENS_ERR_ code; a
-// refused body is not parsed on (it is read and dropped for at most 5 s after the answer, then the connection closes).
+// routes of routes.ts) and Prometheus metrics (GET /metrics). Every refusal is a JSON error with a
+// TCPLENS_ERR_ code; a refused body is not parsed on (it is read and dropped for at most 5 s after
+// the answer, then the connection closes).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { isTcplensError, TcplensError, type ErrorCode } from '../errors.js';
