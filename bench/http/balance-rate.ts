@@ -9,7 +9,8 @@
 // kernel drops and every exchange seen, its CPU there, and what limited it (tcplens, or the lab). tcplens runs with its default ring (16 x 1 MiB blocks, 10 ms block timeout), as a user
 // would. Add --balance to measure `tcplens http --balance` instead of the plain capture path.
 // Needs root; run under the kernel lock:
-//   flock /tmp/tcplens-kernel.lock node dist/bench/http/balance-rate.js [--balance] [--seconds 5] [--rates 200,400,600,800,1000,1500]
+//   flock /tmp/tcplens-kernel.lock node dist/bench/http/balance-rate.js [--balance] [--seconds 5] [--rates 200,400,800,1200,1600,2400]
+//     [--connections 64] [--tcplens="--block-size 256k --block-count 64"]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -25,9 +26,12 @@ import { cpuSeconds, stopProcess } from './proc-cpu.js';
 const { values: opt } = parseArgs({ options: {
   balance: { type: 'boolean', default: false },
   seconds: { type: 'string', default: '5' },
-  rates: { type: 'string', default: '200,400,600,800,1000,1500' },
-  connections: { type: 'string', default: '32' },
+  rates: { type: 'string', default: '200,400,800,1200,1600,2400' },
+  connections: { type: 'string', default: '64' },
+  /** more tcplens http flags, e.g. "--block-size 256k --block-count 64" */
+  tcplens: { type: 'string', default: '' },
 } });
+const extra = opt.tcplens.split(' ').filter(Boolean);
 const seconds = Number(opt.seconds);
 const rates = opt.rates.split(',').map(Number);
 const RATE = join(repoRoot, 'dist', 'bench', 'http', 'http-rate.js');
@@ -42,11 +46,11 @@ const gateways = [ns('gw1'), ns('gw2')];
 const rows: Row[] = [];
 try {
   console.log(`balance-rate: lab ${name} (balancer -> 2 gateways -> 4 pods over IPIP), ${seconds} s per rate, ${opt.connections} keep-alive client connections; ` +
-    `tcplens http${opt.balance ? ' --balance' : ''} --netns ${gateways.join(' --netns ')} (one process) and tcpdump -i any in each gateway namespace, at once`);
+    `tcplens http${opt.balance ? ' --balance' : ''} --netns ${gateways.join(' --netns ')}${extra.length ? ` ${extra.join(' ')}` : ''} (one process) and tcpdump -i any in each gateway namespace, at once`);
   console.log('rate   answered/s  late  errors  exchanges  seen%   tl_drops  td_drops  tl_cpu%  td_cpu%  cpu_ratio(tl/td)  tl_us/exch');
   for (const rate of rates) {
     const tl = spawn(process.execPath, [cliPath, 'http', ...gateways.flatMap((g) => ['--netns', g]), '--port', '80', '--port', String(POD_PORT),
-      '--json', ...(opt.balance ? ['--balance'] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--json', ...(opt.balance ? ['--balance'] : []), ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
     const tlErr = new Lines(tl, 'stderr');
     await tlErr.wait(/tcplens: attached/, 20000);
     const tds = gateways.map((g) => spawn('ip', ['netns', 'exec', g, 'tcpdump', '-i', 'any', '-w', '/dev/null', '--immediate-mode', '-s', '0',
