@@ -4,40 +4,29 @@
 // saw there is printed, then the summary, exit 1; when the last one goes the capture ends by
 // itself; a --skew that does not parse builds nothing; a probe to a lab address with no listener
 // gives a coded error per request and exit 1.
-import test, { after, before } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { labDown, labUp, leftovers } from '../../src/lab/lab.js';
-import type { LabState } from '../../src/lab/state.js';
+import { leftovers } from '../../src/lab/lab.js';
 import { POD_PORT } from '../../src/lab/gateway-tier.js';
 import { repoRoot } from '../../src/kernel/paths.js';
+import { useGatewayLab } from './helpers/gateway-lab.js';
 import { runTcplens, startTcplens } from './helpers/tcplens-cli.js';
 
-const name = `hb${process.pid % 100000}`;
-let lab: LabState;
-const ns = (node: string) => lab.topology.nodes.find((n) => n.name === node)!.netns;
+const gl = useGatewayLab('hb');
+const ns = gl.ns;
 const LOAD = join(repoRoot, 'dist', 'test', 'kernel', 'helpers', 'http-load.js');
 const noStack = (stderr: string) => assert.doesNotMatch(stderr, /^\s+at .*:\d+:\d+\)?$/m, 'no stack trace');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function load(count: number, prefix: string): void {
-  execFileSync('ip', ['netns', 'exec', ns('client1'), process.execPath, LOAD, lab.topology.vip4, '80', String(count), 'fresh', prefix], { timeout: 60000 });
+  execFileSync('ip', ['netns', 'exec', ns('client1'), process.execPath, LOAD, gl.state.topology.vip4, '80', String(count), 'fresh', prefix], { timeout: 60000 });
 }
 
 /** The device still exists (its namespace too): ip -n NS link show DEV succeeds. */
 const hasLink = (netns: string, dev: string) => spawnSync('ip', ['-n', netns, 'link', 'show', dev], { stdio: 'ignore' }).status === 0;
-
-before(async () => {
-  lab = await labUp({ name, clients: 1, servers: 2, hops: [0], ipv6: false, port: 80,
-    toa4: { kind: 254, len: 8, family: 4 }, toa6: { kind: 253, len: 20, family: 6 }, gateways: 2, pods: 4 });
-});
-
-after(async () => {
-  await labDown(name);
-  assert.deepEqual(leftovers(name), []);
-});
 
 test('a --netns that does not exist, next to one that does: TCPLENS_ERR_NO_NETNS before anything is attached; the same namespace twice is refused', { timeout: 60000 }, async () => {
   const r = await runTcplens(['http', '--netns', ns('gw1'), '--netns', 'tcplens-no-such-ns', '--port', '80']);
@@ -45,7 +34,7 @@ test('a --netns that does not exist, next to one that does: TCPLENS_ERR_NO_NETNS
   assert.match(r.stderr, /TCPLENS_ERR_NO_NETNS: network namespace tcplens-no-such-ns does not exist \(\/run\/netns\/tcplens-no-such-ns\)\n {2}hint: /);
   assert.doesNotMatch(r.stderr, /attached|summary/);
   noStack(r.stderr);
-  const pid = lab.servers.find((s) => s.node === 'gw1')!.pid;
+  const pid = gl.state.servers.find((s) => s.node === 'gw1')!.pid;
   const twice = await runTcplens(['http', '--netns', ns('gw1'), '--netns', String(pid), '--port', '80']);
   assert.equal(twice.code, 2);
   assert.match(twice.stderr, new RegExp(`TCPLENS_ERR_BAD_FLAG: --netns ${ns('gw1')} and --netns ${pid} are the same namespace`));
@@ -55,7 +44,7 @@ test('a --netns that does not exist, next to one that does: TCPLENS_ERR_NO_NETNS
 });
 
 test('a --skew that does not parse: TCPLENS_ERR_BAD_FLAG, exit 2, no lab built', { timeout: 60000 }, async () => {
-  const other = `${name}s`;
+  const other = `${gl.state.name}s`;
   for (const skew of ['gw1=1,2', 'lb=7O,30', 'gw3=1,1,1,1', 'lb=0,0', 'pod1=1,1']) {
     const r = await runTcplens(['lab', 'up', '--name', other, '--gateways', '2', '--pods', '4', '--skew', skew]);
     assert.equal(r.code, 2, `${skew}: ${r.stderr}`);
@@ -66,7 +55,7 @@ test('a --skew that does not parse: TCPLENS_ERR_BAD_FLAG, exit 2, no lab built',
 });
 
 test('a probe to a lab address with no listener: one TCPLENS_ERR_REFUSED row per request, exit 1', { timeout: 60000 }, async () => {
-  const gw1 = lab.topology.servers.find((s) => s.node === 'gw1')!.ip4;
+  const gw1 = gl.state.topology.servers.find((s) => s.node === 'gw1')!.ip4;
   const r = await runTcplens(['probe', `http://${gw1}:81/`, '--count', '3', '--timeout', '2s', '--json'], { netns: ns('client1') });
   assert.equal(r.code, 1, r.stderr);
   const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -90,7 +79,7 @@ test('a lab node deleted while captured: let go at once (its devices disappear),
     for (let i = 0; i < 100 && hasLink(ns('lb'), 'n2'); i++) await sleep(50);
     assert.equal(hasLink(ns('lb'), 'n2'), false, 'node2\'s fabric link is gone: tcplens let its namespace go');
     // The gateways are still captured: requests to node1's pods are answered and seen.
-    const r = await runTcplens(['probe', `http://${lab.topology.vip4}/after`, '--count', '8', '--concurrency', '8', '--timeout', '2s', '--json'], { netns: ns('client1') });
+    const r = await runTcplens(['probe', `http://${gl.state.topology.vip4}/after`, '--count', '8', '--concurrency', '8', '--timeout', '2s', '--json'], { netns: ns('client1') });
     const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     const run = (rows.pop()!.summary as { run: string }).run;
     const answered = rows.filter((x) => x.status === 200);

@@ -6,39 +6,27 @@
 // gateway the pod leg carries the tunnel (outer: gateway node -> pod node), and on the pod node
 // the same requests appear twice: on its fabric device still tunnelled, and after
 // decapsulation, on the pod's link, without a tunnel.
-import test, { after, before } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { labDown, labUp, leftovers } from '../../src/lab/lab.js';
-import type { LabState } from '../../src/lab/state.js';
 import { POD_PORT } from '../../src/lab/gateway-tier.js';
 import { netnsInodeAt } from '../../src/kernel/netns.js';
 import { repoRoot } from '../../src/kernel/paths.js';
+import { useGatewayLab } from './helpers/gateway-lab.js';
 import { startTcplens } from './helpers/tcplens-cli.js';
 
-const name = `hn${process.pid % 100000}`;
-let lab: LabState;
-const ns = (node: string) => lab.topology.nodes.find((n) => n.name === node)!.netns;
+const gl = useGatewayLab('hn');
+const ns = gl.ns;
 const LOAD = join(repoRoot, 'dist', 'test', 'kernel', 'helpers', 'http-load.js');
 
 interface Sent { path: string; status: number; server: string | null; peer: string | null }
 interface Tunnel { type: string; src: string; dst: string }
 interface Seen { path: string; client: string; server: string; status: number | null; error: string | null; tunnel: Tunnel | null; netns?: { name: string; inode: number } }
 
-before(async () => {
-  lab = await labUp({ name, clients: 1, servers: 2, hops: [0], ipv6: false, port: 80,
-    toa4: { kind: 254, len: 8, family: 4 }, toa6: { kind: 253, len: 20, family: 6 }, gateways: 2, pods: 4 });
-});
-
-after(async () => {
-  await labDown(name);
-  assert.deepEqual(leftovers(name), []);
-});
-
 test('three namespaces in one process (name, pid, path): every exchange attributed to where it was served; IPIP on the gateways, plain after decapsulation', { timeout: 180000 }, async () => {
-  const tier = lab.topology.gatewayTier!;
-  const gw2Pid = lab.servers.find((s) => s.node === 'gw2')!.pid;
+  const tier = gl.state.topology.gatewayTier!;
+  const gw2Pid = gl.state.servers.find((s) => s.node === 'gw2')!.pid;
   const specs = { gw1: ns('gw1'), gw2: String(gw2Pid), node1: `/run/netns/${ns('node1')}` };
   const inodes = { gw1: netnsInodeAt(`/run/netns/${ns('gw1')}`), gw2: netnsInodeAt(`/run/netns/${ns('gw2')}`), node1: netnsInodeAt(specs.node1) };
   const cap = await startTcplens(['http', '--netns', specs.gw1, '--netns', specs.gw2, '--netns', specs.node1,
@@ -46,7 +34,7 @@ test('three namespaces in one process (name, pid, path): every exchange attribut
   let code: number | null;
   let sent: Sent[] = [];
   try {
-    const out = execFileSync('ip', ['netns', 'exec', ns('client1'), process.execPath, LOAD, lab.topology.vip4, '80', '40', 'fresh', '/n'],
+    const out = execFileSync('ip', ['netns', 'exec', ns('client1'), process.execPath, LOAD, gl.state.topology.vip4, '80', '40', 'fresh', '/n'],
       { encoding: 'utf8', timeout: 60000 });
     sent = out.trim().split('\n').map((l) => JSON.parse(l) as Sent);
     // Both legs on the gateways, and twice on node1 for its pods (pod1, pod3).
@@ -84,7 +72,7 @@ test('three namespaces in one process (name, pid, path): every exchange attribut
     assert.equal(inbound.length + outbound.length, mine.length);
     // Leg 1, from the balancer: exactly the requests this gateway served, plain, FULLNAT's client.
     assert.deepEqual(paths(inbound), paths(served), `${gw}: the balancer's leg has the requests ${gw} served, no others`);
-    assert.ok(inbound.every((e) => e.tunnel === null && e.client.startsWith(`${lab.topology.lbAddr4}:`) && e.status === 200 && e.error === null));
+    assert.ok(inbound.every((e) => e.tunnel === null && e.client.startsWith(`${gl.state.topology.lbAddr4}:`) && e.status === 200 && e.error === null));
     // Leg 2, to the pods: the same requests, each to the pod that answered it, inside IPIP from this gateway's node to the pod's node.
     assert.deepEqual(paths(outbound), paths(served), `${gw}: the pod leg has the same requests`);
     const fabric = tier.gateways.find((g) => g.node === gw)!.fabric;
