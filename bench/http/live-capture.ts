@@ -4,35 +4,18 @@
 // drops of both, CPU of both (utime+stime from /proc over the load window) and the ratios.
 // Needs root; run under the kernel lock:
 //   flock /tmp/tcplens-kernel.lock node dist/bench/http/live-capture.js [seconds=5] [concurrency,...=4,16,64]
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from '../../src/kernel/paths.js';
 import { DEFAULT_BLOCK_COUNT, DEFAULT_BLOCK_SIZE } from '../../src/kernel/packet-ring.js';
 import { SERVER_SCRIPT } from '../../src/lab/servers.js';
 import { Lines, NetPair, sh } from '../../test/kernel/helpers/netns.js';
 import { cliPath } from '../../test/kernel/helpers/tcplens-cli.js';
+import { cpuSeconds, stopProcess as stop } from './proc-cpu.js';
 
 const seconds = Number(process.argv[2] ?? 5);
 const levels = (process.argv[3] ?? '4,16,64').split(',').map(Number);
 const FLOOD = join(repoRoot, 'dist', 'bench', 'http', 'http-flood.js');
-const TICK = 100; // USER_HZ: /proc/PID/stat counts CPU in 1/100 s on Linux
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime (fields 14, 15)
-}
-
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null) return;
-  const exited = once(p, 'exit');
-  p.kill('SIGINT');
-  const t = setTimeout(() => p.kill('SIGKILL'), 15000);
-  await exited;
-  clearTimeout(t);
-}
-
 const pair = new NetPair('b');
 const dev = sh('ip', ['-n', pair.server.ns, '-o', 'link', 'show', 'type', 'veth']).split(':')[1].trim().split('@')[0];
 const server = pair.spawnIn(pair.server, [process.execPath, SERVER_SCRIPT, 'bench', '80']);

@@ -2,16 +2,16 @@
 // the kernel filter) -> one row or JSON object per exchange; a status line while live; on any end
 // (Ctrl-C, SIGTERM, --duration, end of file, a closed stdout, bad input) open exchanges come out
 // as incomplete, then the summary, then everything is detached.
-import { HttpCapture, type HttpCaptureOptions, type HttpRunSummary } from '../capabilities/http/http.js';
+import { HttpCapture, type CapturedExchange, type HttpCaptureOptions, type HttpRunSummary } from '../capabilities/http/http.js';
 import { MAX_HOSTS } from '../capabilities/http/filter.js';
 import { DEFAULT_BLOCK_COUNT, DEFAULT_BLOCK_SIZE } from '../kernel/packet-ring.js';
 import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
+import { resolveNetnsList } from '../kernel/netns.js';
 import { installLibbpfLog } from '../kernel/libbpf-log.js';
-import { TcplensError } from '../errors.js';
-import { isStdoutClosed, onCleanup, stopSignal, untilStopped } from '../lifecycle.js';
+import { formatError, TcplensError } from '../errors.js';
+import { isStdoutClosed, onCleanup, requestStop, stopSignal, untilStopped } from '../lifecycle.js';
 import { parseCidr } from '../net/addr.js';
 import { DEFAULT_REASSEMBLY_LIMITS } from '../net/tcp-reassembly.js';
-import type { HttpExchange } from '../net/http1.js';
 import { makeSink } from '../sinks/index.js';
 import type { Column } from '../sinks/table.js';
 import { durationFlag, helpText, intFlag, parseFlags, sizeFlag, type FlagTable, noArguments } from './flags.js';
@@ -21,7 +21,7 @@ export const flags = {
   iface: { type: 'string', short: 'i', multiple: true, arg: 'IF', help: 'capture on this interface (repeatable; default: every interface)' },
   port: { type: 'string', short: 'p', multiple: true, arg: 'N', help: 'only TCP segments to or from these ports (repeatable; default: every port), also inside IPIP and VLANs; filtered in the kernel' },
   host: { type: 'string', multiple: true, arg: 'CIDR', help: `only segments to or from these addresses (repeatable, up to ${MAX_HOSTS}); the inner addresses of a tunnel` },
-  netns: { type: 'string', arg: 'NAME|PATH|PID', help: 'live: capture inside this network namespace (ip netns name, /proc/PID/ns/net path, or a pid)' },
+  netns: { type: 'string', multiple: true, arg: 'NAME|PATH|PID', help: 'live: capture inside this network namespace (ip netns name, /proc/PID/ns/net path, or a pid); repeatable: one process, each exchange tagged with its netns' },
   snaplen: { type: 'string', arg: 'N', help: 'keep at most N bytes of each frame (default: whole frames)' },
   read: { type: 'string', short: 'r', arg: 'FILE', help: 'decode a pcap or pcapng file (- = standard input) instead of capturing; needs no root' },
   write: { type: 'string', short: 'w', arg: 'FILE', help: 'also save the frames the filter kept as pcap (tcpdump, tshark, Wireshark open it)' },
@@ -39,7 +39,7 @@ export const flags = {
   help: { type: 'boolean', short: 'h', help: 'this help' },
 } satisfies FlagTable;
 
-const columns: Column<HttpExchange>[] = [
+const columns: Column<CapturedExchange>[] = [
   { title: 'TIME', width: 12, value: (e) => e.time.slice(11, 23) },
   { title: 'CLIENT', width: 21, value: (e) => e.client },
   { title: 'SERVER', width: 21, value: (e) => e.server },
@@ -84,14 +84,6 @@ export function httpOptions(v: Parsed): HttpCaptureOptions {
   };
 }
 
-/** --netns: a name from `ip netns` (/run/netns/NAME), a pid, or a path as given. */
-export function netnsPathOf(v: string): string {
-  if (/^\d+$/.test(v)) return `/proc/${v}/ns/net`;
-  if (v.includes('/')) return v;
-  if (!/^[A-Za-z0-9_.-]+$/.test(v)) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--netns ${v}: not a namespace name, path or pid`, 'e.g. --netns blue, --netns /proc/1234/ns/net or --netns 1234');
-  return `/run/netns/${v}`;
-}
-
 export function summaryLine(s: HttpRunSummary): string {
   const k = s.kernel ? `kernel_packets=${s.kernel.packets} kernel_drops=${s.kernel.drops} ring_freezes=${s.kernel.freezes} vlan_in_metadata=${s.kernel.vlanInMetadata} ` : '';
   return `tcplens http: summary packets=${s.packets} bytes=${s.bytes} ${k}flows=${s.flows} exchanges=${s.exchanges} incomplete=${s.incomplete} ` +
@@ -110,11 +102,11 @@ class StatusLine {
     let last = { t: Date.now(), packets: 0, exchanges: 0 };
     this.timer = setInterval(() => {
       const now = Date.now();
-      const c = cap.pipeline.counters;
+      const c = cap.progress;
       const k = cap.kernelDrops();
       const dt = Math.max(1, now - last.t) / 1000;
       process.stderr.write(`\r\x1b[Ktcplens http: ${Math.round((c.packets - last.packets) / dt)} pkt/s, ${Math.round((c.exchanges - last.exchanges) / dt)} exchanges/s, ` +
-        `${c.exchanges} exchanges, ${cap.pipeline.flows} flows, kernel drops ${k?.drops ?? 0}`);
+        `${c.exchanges} exchanges, ${c.flows} flows, kernel drops ${k?.drops ?? 0}`);
       this.shown = true;
       last = { t: now, packets: c.packets, exchanges: c.exchanges };
     }, 1000);
@@ -149,22 +141,29 @@ export async function run(argv: string[]): Promise<number> {
     blockSize: sizeFlag('block-size', v['block-size'] as string, 4096, 1 << 30),
     blockCount: intFlag('block-count', v['block-count'] as string, 2, 65536),
     blockTimeoutMs: Number(durationFlag('block-timeout', v['block-timeout'] as string, 10_000n * 1_000_000n) / 1_000_000n) || 1,
-    netnsPath: v.netns === undefined ? undefined : netnsPathOf(v.netns),
+    netns: resolveNetnsList(v.netns),
   } : null;
-  if (!live && v.netns !== undefined) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '--netns with --read', 'a file has no namespace; drop --netns');
+  if (!live && v.netns.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '--netns with --read', 'a file has no namespace; drop --netns');
   if (live) {
     installLibbpfLog(v.verbose);
     requireRoot('http');
     requireBtf();
     requireFeatures(['socket_filter']);
   }
-  const sink = makeSink<HttpExchange>(v.json ? 'ndjson' : 'table', process.stdout, columns);
+  const netnsColumn: Column<CapturedExchange> = { title: 'NETNS', width: 14, value: (e) => e.netns?.name ?? null };
+  const sink = makeSink<CapturedExchange>(v.json ? 'ndjson' : 'table', process.stdout, ring?.netns.length ? [columns[0], netnsColumn, ...columns.slice(1)] : columns);
   const status = new StatusLine();
   const cap = new HttpCapture(opts, (e) => {
     shipper?.write(e);
     if (isStdoutClosed()) return;
     status.clear();
     sink.write(e);
+  }, {
+    onNetnsGone: (err, left) => {
+      status.clear();
+      process.stderr.write(formatError(err));
+      if (!left) requestStop('done');
+    },
   });
   const finish = async () => {
     status.stop();
@@ -178,7 +177,7 @@ export async function run(argv: string[]): Promise<number> {
   if (ring) {
     cap.startLive(ring);
     status.start(cap);
-    process.stderr.write(`tcplens: attached to ${ring.ifaces.length ? ring.ifaces.join(', ') : 'every interface'}${v.netns ? ` in ${ring.netnsPath}` : ''}` +
+    process.stderr.write(`tcplens: attached to ${ring.ifaces.length ? ring.ifaces.join(', ') : 'every interface'}${ring.netns.length ? ` in ${ring.netns.map((n) => n.path).join(', ')}` : ''}` +
       `${opts.ports.length ? ` port ${opts.ports.join(',')}` : ''}\n`);
     await untilStopped(stopAfter);
   } else {
@@ -195,5 +194,6 @@ export async function run(argv: string[]): Promise<number> {
   unregister();
   await finish();
   if (failure) throw failure;
-  return 0;
+  // A namespace that went away cut its part of the capture short.
+  return cap.netnsGone.length ? 1 : 0;
 }

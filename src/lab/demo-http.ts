@@ -2,6 +2,7 @@
 // while the clients' requests go through: every exchange seen on the wire, balancer to server.
 import { HttpCapture } from '../capabilities/http/http.js';
 import type { HttpExchange } from '../net/http1.js';
+import { resolveNetns } from '../kernel/netns.js';
 import { quantile } from '../capabilities/http/balance.js';
 import type { LabState } from './state.js';
 
@@ -13,7 +14,7 @@ export function startHttpCapture(state: LabState): DemoHttp {
   const ifaces = lb.ifaces.filter((f) => f.master === 'br0').map((f) => f.dev);
   const exchanges: HttpExchange[] = [];
   const cap = new HttpCapture({ ports: [t.options.port], hosts: [], snaplen: 0, limits: {} }, (e) => exchanges.push(e));
-  cap.startLive({ ifaces, netnsPath: `/run/netns/${lb.netns}`, blockTimeoutMs: 5 });
+  cap.startLive({ ifaces, netns: [resolveNetns(lb.netns)], blockTimeoutMs: 5 });
   return {
     exchanges,
     stop: async () => ({ drops: (await cap.stop()).kernel?.drops ?? 0 }),

@@ -1,5 +1,5 @@
 // tcplens http, the plan: a capture (a file or stdin, or live AF_PACKET rings behind the kernel
-// filter) feeds one HttpPipeline in arrival order; exchanges go to the caller as they complete;
+// filter, in this namespace or in several named ones) feeds an HttpPipeline per namespace in arrival order; exchanges go to the caller as they complete;
 // stop() flushes open exchanges as incomplete and gives the end-of-run figures. Live and offline
 // differ only in where packets come from (and who filters them: the kernel, or SegmentFilter
 // with the same rules).
@@ -14,6 +14,7 @@ import { LINKTYPE_ETHERNET } from '../../net/link-type.js';
 import { decodeFrame, newTcpSegment } from '../../net/packet.js';
 import { SegmentFilter } from '../../net/packet-filter.js';
 import type { ReassemblyLimits } from '../../net/tcp-reassembly.js';
+import { netnsInodeAt, type NetnsRef } from '../../kernel/netns.js';
 import { ARPHRD_ETHER, ARPHRD_LOOPBACK, PACKET_OUTGOING, PacketRing, type PacketRingStats, type RingPacket } from '../../kernel/packet-ring.js';
 import { CaptureFileWriter } from './capture-file.js';
 import { HttpKernelFilter, type HttpFilterCounters } from './filter.js';
@@ -30,12 +31,27 @@ export interface HttpCaptureOptions {
 }
 
 export interface LiveOptions {
-  /** interface names; empty = every interface of the namespace */
+  /** interface names; empty = every interface of the namespace (of each namespace) */
   ifaces: string[];
   blockSize?: number;
   blockCount?: number;
   blockTimeoutMs?: number;
-  netnsPath?: string;
+  /** capture inside these network namespaces (each with its own rings and pipeline); empty = ours */
+  netns?: NetnsRef[];
+  /** how often a namespace's path is checked for still being there (ms) */
+  netnsCheckMs?: number;
+}
+
+/** What an exchange captured inside a --netns namespace carries: which one. */
+export interface NetnsTag { name: string; inode: number }
+
+/** An exchange as HttpCapture hands it on: with `netns` when it was captured in a named namespace. */
+export type CapturedExchange = HttpExchange & { netns?: NetnsTag };
+
+export interface HttpCaptureEvents {
+  /** a namespace went away during the capture: its rings are closed, its open exchanges were
+   * handed on as incomplete; `left` namespaces are still captured */
+  onNetnsGone?: (err: TcplensError, left: number) => void;
 }
 
 export interface KernelDrops {
@@ -65,21 +81,63 @@ function openCapture(path: string): ReadStream {
   return createReadStream(path, { highWaterMark: 1 << 20 });
 }
 
+/** One place packets come from: a file, this namespace, or one --netns namespace. Each has its
+ * own pipeline: the same connection seen in two namespaces (a gateway's pod leg and the pod's
+ * node) is two flows, not one flow with every segment twice. */
+interface Source {
+  netns: NetnsRef | null;
+  pipeline: HttpPipeline;
+  rings: PacketRing[];
+  gone: boolean;
+  /** its rings being closed (a namespace gone, or stop()) */
+  closing: Promise<void> | null;
+}
+
+const NO_PACKETS: HttpPipelineSummary = { packets: 0, bytes: 0, skipped: 0, filtered_out: 0, flows: 0, exchanges: 0, incomplete: 0, parse_errors: 0, evictions: 0, gaps: 0 };
+
+function sumSummaries(xs: HttpPipelineSummary[]): HttpPipelineSummary {
+  const out = { ...NO_PACKETS };
+  for (const x of xs) for (const k of Object.keys(out) as (keyof HttpPipelineSummary)[]) out[k] += x[k];
+  return out;
+}
+
 export class HttpCapture {
-  readonly pipeline: HttpPipeline;
+  private readonly sources: Source[] = [];
   private readonly writer: CaptureFileWriter | null;
   private filter: HttpKernelFilter | null = null;
-  private rings: PacketRing[] = [];
   private stopped: HttpRunSummary | null = null;
   private readonly startedMs = Date.now();
   private vlanInMetadata = 0;
+  private watch: NodeJS.Timeout | null = null;
+  /** namespaces that went away during the capture, in that order */
+  readonly netnsGone: NetnsRef[] = [];
 
-  constructor(private readonly opts: HttpCaptureOptions, onExchange: (e: HttpExchange) => void) {
-    this.pipeline = new HttpPipeline({
-      ports: opts.ports, hosts: opts.hosts, limits: opts.limits,
-      http: opts.probeHeader ? { probeHeader: opts.probeHeader } : {}, onExchange,
-    });
+  constructor(private readonly opts: HttpCaptureOptions, private readonly onExchange: (e: CapturedExchange) => void,
+    private readonly events: HttpCaptureEvents = {}) {
     this.writer = opts.write ? new CaptureFileWriter(opts.write, opts.snaplen || undefined) : null;
+  }
+
+  private addSource(netns: NetnsRef | null): Source {
+    const tag = netns ? { name: netns.name, inode: netns.inode } : undefined;
+    const onExchange = tag ? (e: HttpExchange) => this.onExchange({ ...e, netns: tag }) : this.onExchange;
+    const pipeline = new HttpPipeline({
+      ports: this.opts.ports, hosts: this.opts.hosts, limits: this.opts.limits,
+      http: this.opts.probeHeader ? { probeHeader: this.opts.probeHeader } : {}, onExchange,
+    });
+    const src: Source = { netns, pipeline, rings: [], gone: false, closing: null };
+    this.sources.push(src);
+    return src;
+  }
+
+  /** Packets, exchanges and flows so far, over every source (the live status line). */
+  get progress(): { packets: number; exchanges: number; flows: number } {
+    const p = { packets: 0, exchanges: 0, flows: 0 };
+    for (const s of this.sources) {
+      p.packets += s.pipeline.counters.packets;
+      p.exchanges += s.pipeline.counters.exchanges;
+      p.flows += s.pipeline.flows;
+    }
+    return p;
   }
 
   /**
@@ -92,9 +150,10 @@ export class HttpCapture {
     const seg = newTcpSegment();
     const writer = this.writer;
     const snaplen = this.opts.snaplen;
+    const pipeline = this.addSource(null).pipeline;
     const reader = new CaptureReader((r: CaptureRecord) => {
       const data = snaplen > 0 && r.data.length > snaplen ? r.data.subarray(0, snaplen) : r.data;
-      this.pipeline.packet(r.linkType, data, r.origLen, r.sec * 1000 + r.nsec / 1e6);
+      pipeline.packet(r.linkType, data, r.origLen, r.sec * 1000 + r.nsec / 1e6);
       if (writer && keep.verdict(decodeFrame(r.linkType, data, seg, r.origLen), seg).keep) {
         writer.frame(r.linkType, r.sec, r.nsec, data, r.origLen);
       }
@@ -125,22 +184,32 @@ export class HttpCapture {
     }
   }
 
-  /** Load the kernel filter and open one ring per interface (or one for all). Needs root. */
+  /** Load the kernel filter and open one ring per interface (or one for all), in each namespace
+   * given (or ours). One filter program serves every ring. Needs root. */
   startLive(live: LiveOptions): void {
     this.filter = HttpKernelFilter.load({ ports: this.opts.ports, hosts: this.opts.hosts, snaplen: this.opts.snaplen });
-    const onPacket = (p: RingPacket) => this.livePacket(p);
-    for (const iface of live.ifaces.length ? live.ifaces : [undefined]) {
-      this.rings.push(PacketRing.open({ iface, filterFd: this.filter.fd, blockSize: live.blockSize, blockCount: live.blockCount,
-        blockTimeoutMs: live.blockTimeoutMs, netnsPath: live.netnsPath }, onPacket));
+    for (const netns of live.netns?.length ? live.netns : [null]) {
+      const src = this.addSource(netns);
+      const onPacket = (p: RingPacket) => this.livePacket(src.pipeline, p);
+      for (const iface of live.ifaces.length ? live.ifaces : [undefined]) {
+        src.rings.push(PacketRing.open({ iface, filterFd: this.filter.fd, blockSize: live.blockSize, blockCount: live.blockCount,
+          blockTimeoutMs: live.blockTimeoutMs, netnsPath: netns?.path }, onPacket));
+      }
     }
-    for (const r of this.rings) r.start();
+    for (const s of this.sources) for (const r of s.rings) r.start();
+    if (live.netns?.length) {
+      this.watch = setInterval(() => this.checkNetns(), live.netnsCheckMs ?? 500);
+      this.watch.unref();
+    }
   }
 
   /** Kernel counters now (PACKET_STATISTICS is read, and summed, each call). */
   kernelDrops(): KernelDrops | null {
-    if (!this.rings.length) return null;
+    const rings = this.sources.flatMap((s) => s.rings);
+    if (!rings.length) return null;
     const k: KernelDrops = { packets: 0, drops: 0, freezes: 0, vlanInMetadata: this.vlanInMetadata };
-    for (const r of this.rings) {
+    // A closed ring answers with its final figures: a namespace that went away still counts.
+    for (const r of rings) {
       const s: PacketRingStats = r.readStats();
       k.packets += s.packets; k.drops += s.drops; k.freezes += s.freezes;
     }
@@ -153,30 +222,53 @@ export class HttpCapture {
    * incomplete, detach and unload. Idempotent: the first call's figures are kept. */
   async stop(): Promise<HttpRunSummary> {
     if (this.stopped) return this.stopped;
-    const k: KernelDrops | null = this.rings.length ? { packets: 0, drops: 0, freezes: 0, vlanInMetadata: 0 } : null;
-    for (const r of this.rings) {
-      const s = await r.close();
-      k!.packets += s.packets; k!.drops += s.drops; k!.freezes += s.freezes;
-    }
-    this.rings = [];
-    if (k) k.vlanInMetadata = this.vlanInMetadata;
-    this.pipeline.flush();
+    if (this.watch) clearInterval(this.watch);
+    this.watch = null;
+    for (const src of this.sources) await this.closeSource(src);
+    const k = this.kernelDrops();
     const filter = this.filter ? this.filter.counters() : null;
     this.filter?.close();
     this.filter = null;
     this.writer?.close();
-    this.stopped = { ...this.pipeline.summary(), kernel: k, filter, written: this.writer ? this.writer.written : null };
+    this.stopped = { ...sumSummaries(this.sources.map((s) => s.pipeline.summary())), kernel: k, filter, written: this.writer ? this.writer.written : null };
     return this.stopped;
   }
 
-  private livePacket(p: RingPacket): void {
+  /** Its rings closed (their last packets decoded first; a closed ring keeps its figures), its open exchanges flushed. */
+  private closeSource(src: Source): Promise<void> {
+    src.closing ??= (async () => {
+      for (const r of src.rings) await r.close();
+      src.pipeline.flush();
+    })();
+    return src.closing;
+  }
+
+  /** A namespace whose path no longer opens the inode we captured in has gone (ip netns del, the
+   * process of a pid ended): stop holding it (our sockets would keep it, and its devices, alive). */
+  private checkNetns(): void {
+    for (const src of this.sources) {
+      if (src.gone || !src.netns || netnsInodeAt(src.netns.path) === src.netns.inode) continue;
+      src.gone = true;
+      this.netnsGone.push(src.netns);
+      const ns = src.netns;
+      void this.closeSource(src).then(() => {
+        const left = this.sources.filter((s) => !s.gone).length;
+        const err = new TcplensError('TCPLENS_ERR_NETNS_GONE',
+          `network namespace ${ns.name} (inode ${ns.inode}) went away during the capture: ${src.pipeline.counters.exchanges} exchanges were seen there`,
+          left ? `the capture goes on in the other ${left}` : 'nothing is left to capture; the capture ends');
+        this.events.onNetnsGone?.(err, left);
+      });
+    }
+  }
+
+  private livePacket(pipeline: HttpPipeline, p: RingPacket): void {
     // Loopback shows each packet twice (leaving and arriving): keep the arrival, as libpcap does.
     if (p.hatype === ARPHRD_LOOPBACK && p.pktType === PACKET_OUTGOING) return;
     // The kernel filter read the frame as Ethernet; other link types (tun, ...) are not ours.
     const linkType = p.hatype === ARPHRD_ETHER || p.hatype === ARPHRD_LOOPBACK ? LINKTYPE_ETHERNET : -1;
     const timeMs = p.sec * 1000 + p.nsec / 1e6;
     if (p.vlanTci !== null) this.vlanInMetadata++;
-    this.pipeline.packet(linkType, p.data, p.origLen, timeMs, p.vlanTci);
+    pipeline.packet(linkType, p.data, p.origLen, timeMs, p.vlanTci);
     if (this.writer && linkType === LINKTYPE_ETHERNET) this.writer.frame(linkType, p.sec, p.nsec, p.data, p.origLen, p.vlanTci, p.vlanTpid);
   }
 }
