@@ -133,7 +133,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const opts = httpOptions(v);
-  const shipper = shipperFromFlags<HttpExchange>(v, 'http');
+  const shipper = shipperFromFlags<CapturedExchange>(v, 'http');
   const stopAfter = v.duration ? Number(durationFlag('duration', v.duration) / 1_000_000n) : 0;
   const live = v.read === undefined;
   const ring = live ? {
