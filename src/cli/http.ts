@@ -16,6 +16,8 @@ import { makeSink } from '../sinks/index.js';
 import type { Column } from '../sinks/table.js';
 import { durationFlag, helpText, intFlag, parseFlags, sizeFlag, type FlagTable, noArguments } from './flags.js';
 import { collectorAgentFlags, finishShipper, shipperFromFlags } from './collector-agent-flags.js';
+import { BalanceAggregator, DEFAULT_GATEWAY_PORT, formatDistribution, formatProbePath, formatSummary, parseExpectFlags, probePaths,
+  summaryJson, type SeenExchange } from '../capabilities/http/balance-summary.js';
 
 export const flags = {
   iface: { type: 'string', short: 'i', multiple: true, arg: 'IF', help: 'capture on this interface (repeatable; default: every interface)' },
@@ -25,7 +27,12 @@ export const flags = {
   snaplen: { type: 'string', arg: 'N', help: 'keep at most N bytes of each frame (default: whole frames)' },
   read: { type: 'string', short: 'r', arg: 'FILE', help: 'decode a pcap or pcapng file (- = standard input) instead of capturing; needs no root' },
   write: { type: 'string', short: 'w', arg: 'FILE', help: 'also save the frames the filter kept as pcap (tcpdump, tshark, Wireshark open it)' },
-  json: { type: 'boolean', help: 'one JSON object per exchange instead of a table' },
+  json: { type: 'boolean', help: 'one JSON object per exchange instead of a table (with --balance: the summary as one object at exit; with --probe: one a probe, then the distribution)' },
+  balance: { type: 'boolean', help: 'instead of exchanges: per tier, per backend, requests, share vs expected, p50/p99, errors, skew and cv, and a verdict naming the tier and node that skews; refreshed on stderr, printed at exit' },
+  expect: { type: 'string', multiple: true, arg: 'CHOOSER=W1,W2,...', help: 'with --balance: the weights a chooser (lb, or a gateway\'s capture point) should follow over its backends in name order (default: equal)' },
+  probe: { type: 'string', arg: 'RUN', help: 'instead of exchanges: per probe of this tcplens probe run, its path (balancer -> gateway -> pod, latency at each hop), and the run\'s spread over gateways and pods, at exit' },
+  'gateway-port': { type: 'string', arg: 'N', default: String(DEFAULT_GATEWAY_PORT), help: 'with --balance/--probe: a request to this port came in from the balancer (tier 1); any other is a gateway\'s to a pod (tier 2)' },
+  every: { type: 'string', arg: 'DUR', default: '3s', help: 'with --balance: how often the live summary is refreshed on stderr' },
   'probe-header': { type: 'string', arg: 'NAME', default: 'X-Tcplens-Probe', help: 'request header whose value is shown as probe' },
   duration: { type: 'string', arg: 'DUR', help: 'stop after DUR, e.g. 30s (default: until Ctrl-C, or the end of --read)' },
   'flow-bytes': { type: 'string', arg: 'SIZE', default: String(DEFAULT_REASSEMBLY_LIMITS.perFlowBytes), help: 'out-of-order bytes one connection may hold (e.g. 1m); past it its oldest hole is given up (counted)' },
@@ -129,10 +136,11 @@ class StatusLine {
 export async function run(argv: string[]): Promise<number> {
   const v = parseFlags(argv, flags, 'http');
   if (v.help) {
-    process.stdout.write(helpText('tcplens http [--iface IF] [--port N ...] [--read FILE|-] [flags]', flags));
+    process.stdout.write(helpText('tcplens http [--iface IF] [--port N ...] [--read FILE|-] [--balance [--expect C=W,...] | --probe RUN] [flags]', flags));
     return 0;
   }
   const opts = httpOptions(v);
+  const view = analysisView(v);
   const shipper = shipperFromFlags<CapturedExchange>(v, 'http');
   const stopAfter = v.duration ? Number(durationFlag('duration', v.duration) / 1_000_000n) : 0;
   const live = v.read === undefined;
@@ -155,6 +163,7 @@ export async function run(argv: string[]): Promise<number> {
   const status = new StatusLine();
   const cap = new HttpCapture(opts, (e) => {
     shipper?.write(e);
+    if (view) return view.add(e);
     if (isStdoutClosed()) return;
     status.clear();
     sink.write(e);
@@ -168,15 +177,21 @@ export async function run(argv: string[]): Promise<number> {
   const finish = async () => {
     status.stop();
     const s = await cap.stop();
-    if (!isStdoutClosed()) sink.close();
+    view?.stop();
+    if (!isStdoutClosed()) {
+      if (view) viewFailed = view.print();
+      sink.close();
+    }
     process.stderr.write(`${summaryLine(s)}\n`);
     await finishShipper(shipper);
   };
+  let viewFailed = false;
   const unregister = onCleanup('tcplens http', finish);
   let failure: unknown = null;
   if (ring) {
     cap.startLive(ring);
-    status.start(cap);
+    if (view) view.start();
+    else status.start(cap);
     process.stderr.write(`tcplens: attached to ${ring.ifaces.length ? ring.ifaces.join(', ') : 'every interface'}${ring.netns.length ? ` in ${ring.netns.map((n) => n.path).join(', ')}` : ''}` +
       `${opts.ports.length ? ` port ${opts.ports.join(',')}` : ''}\n`);
     await untilStopped(stopAfter);
@@ -194,6 +209,57 @@ export async function run(argv: string[]): Promise<number> {
   unregister();
   await finish();
   if (failure) throw failure;
-  // A namespace that went away cut its part of the capture short.
-  return cap.netnsGone.length ? 1 : 0;
+  // A namespace that went away cut its part of the capture short; an --expect that did not fit the data.
+  return cap.netnsGone.length || viewFailed ? 1 : 0;
+}
+
+/** --balance or --probe RUN: exchanges are gathered, not printed; the result comes at exit (and,
+ * for --balance, every --every on stderr while live). print() says whether something was wrong. */
+interface AnalysisView { add(e: SeenExchange): void; start(): void; stop(): void; print(): boolean }
+
+function analysisView(v: Parsed): AnalysisView | null {
+  if (v.balance && v.probe !== undefined) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '--balance and --probe together', 'one view at a time');
+  if (v.expect.length && !v.balance) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '--expect without --balance', 'add --balance');
+  const rules = { gatewayPort: intFlag('gateway-port', v['gateway-port'] as string, 1, 65535, 'TCPLENS_ERR_BAD_PORT') };
+  if (v.probe !== undefined) {
+    const run = v.probe;
+    if (!/^[A-Za-z0-9._:]{1,64}$/.test(run)) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--probe ${run.slice(0, 40)}: not a run id`, 'the run id tcplens probe printed, e.g. --probe 3fa2c1d0');
+    const seen: SeenExchange[] = [];
+    return {
+      add: (e) => { if (e.probe?.startsWith(`${run}-`)) seen.push(e); },
+      start: () => {},
+      stop: () => {},
+      print: () => {
+        const { paths, distribution } = probePaths(run, seen, rules);
+        const out = v.json ? [...paths.map((p) => JSON.stringify(p)), JSON.stringify({ distribution })] : [...paths.map(formatProbePath), ...formatDistribution(distribution)];
+        process.stdout.write(out.map((l) => `${l}\n`).join(''));
+        return false;
+      },
+    };
+  }
+  if (!v.balance) return null;
+  const agg = new BalanceAggregator(rules, parseExpectFlags(v.expect));
+  const everyMs = Number(durationFlag('every', v.every as string, 3_600_000_000_000n) / 1_000_000n) || 1000;
+  let timer: NodeJS.Timeout | null = null;
+  let drawn = 0;
+  return {
+    add: (e) => agg.add(e),
+    start: () => {
+      timer = setInterval(() => {
+        const lines = agg.samples ? formatSummary(agg.summary()) : ['tcplens http --balance: no exchanges yet'];
+        // A terminal redraws the block in place; a file or pipe gets each refresh after the last.
+        const up = process.stderr.isTTY && drawn ? `\x1b[${drawn}A\x1b[J` : '';
+        process.stderr.write(`${up}${lines.join('\n')}\n`);
+        drawn = lines.length;
+      }, everyMs);
+      timer.unref();
+    },
+    stop: () => { if (timer) clearInterval(timer); timer = null; },
+    print: () => {
+      const s = agg.summary();
+      process.stdout.write(v.json ? `${JSON.stringify(summaryJson(s))}\n` : `${formatSummary(s).join('\n')}\n`);
+      for (const p of s.problems) process.stderr.write(formatError(new TcplensError('TCPLENS_ERR_BAD_FLAG', p, 'give one weight per backend the chooser has, in name order (the summary lists them)')));
+      return s.problems.length > 0;
+    },
+  };
 }
