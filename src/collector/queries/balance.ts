@@ -11,7 +11,8 @@ import { badQuery, QueryParams, type BuiltQuery } from '../query.js';
 import { CAPTURE_POINT_SQL, COMMON_KEYS, commonFilter, commonWhere, DEFAULT_GATEWAY_PORT, LEG_SQL, num, portParam, whereClause, type CommonFilter, type Params } from './filters.js';
 
 /** CHOOSER=w1,w2,...: weights over that chooser's backends in name order (as `http --balance --expect`). */
-export type ExpectSpec = Map<string, number[]>;
+import type { ExpectSpec } from '../../capabilities/http/balance-summary.js';
+export type { ExpectSpec };
 
 export interface BalanceQuery extends CommonFilter { gatewayPort: number; expect: ExpectSpec }
 

@@ -50,7 +50,7 @@ export const CAPTURE_POINT_SQL = `(agent || coalesce('/' || ${NETNS_SQL}, ''))`;
  * ('out', tier 2).
  */
 export const LEG_SQL = `(CASE WHEN ends_with(server, ':' || $gateway_port::VARCHAR) THEN 'in' ELSE 'out' END)`;
-export const DEFAULT_GATEWAY_PORT = 80;
+export { DEFAULT_GATEWAY_PORT } from '../../capabilities/http/balance-summary.js';
 
 /** An ip:port or [v6]:port (formatEndpoint's forms) -> the address alone, brackets off. String
  * functions, not a regular expression: this runs on every row of a top-clients query. */
