@@ -14,6 +14,7 @@ export const flags = {
   rate: { type: 'string', arg: 'R', default: '0', help: 'at most R requests per second (0: as fast as they complete)' },
   header: { type: 'string', arg: 'NAME', default: PROBE_HEADER, help: 'the tag header (tcplens http --probe-header NAME must match)' },
   timeout: { type: 'string', arg: 'DUR', default: '5s', help: 'give up on a request after DUR' },
+  run: { type: 'string', arg: 'ID', help: 'use this run id (letters, digits, . _ :) instead of a random one, e.g. to start tcplens http --probe ID first' },
   json: { type: 'boolean', help: 'one JSON object per request, then the summary as {"summary": ...}' },
   ...collectorAgentFlags,
   help: { type: 'boolean', short: 'h', help: 'this help' },
@@ -56,7 +57,10 @@ export async function run(argv: string[]): Promise<number> {
   };
   if (!/^[a-z0-9-]+$/.test(plan.header)) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--header ${v.header}: not a header name`, 'letters, digits and -');
   const shipper = shipperFromFlags<ProbeResult>(v, 'probe');
-  const run = newRunId();
+  if (v.run !== undefined && !/^[A-Za-z0-9._:]{1,64}$/.test(v.run)) {
+    throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--run ${v.run.slice(0, 40)}: not a run id`, "1-64 letters, digits, '.', '_' and ':' (no '-': it separates the run from the sequence number)");
+  }
+  const run = v.run ?? newRunId();
   process.stderr.write(`tcplens probe: run ${run}: ${plan.count} requests to ${plan.url.href} tagged ${plan.header}: ${run}-<seq>\n`);
   const sink = makeSink<ProbeResult>(v.json ? 'ndjson' : 'table', process.stdout, columns);
   const s = await sendProbes(plan, run, (r) => {
