@@ -38,7 +38,7 @@ const usage: Record<keyof typeof tables, string> = {
   down: 'tcplens lab down [--name NAME]',
   status: 'tcplens lab status [--name NAME] [--json]',
   exec: 'tcplens lab exec [--name NAME] NODE -- CMD [ARGS...]',
-  demo: 'tcplens lab demo [--keep] [--clients N] [--servers N] [--hops a,b,...] [-6]',
+  demo: 'tcplens lab demo [--keep] [--clients N] [--servers N | --gateways N --pods M [--skew SPEC]] [--hops a,b,...] [-6]',
 };
 
 const overview = `usage: tcplens lab <up|down|status|exec|demo> [flags]

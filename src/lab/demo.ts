@@ -18,6 +18,7 @@ import { buildLab, labDown, type LabRequest } from './lab.js';
 import type { LabState } from './state.js';
 import { formatHops, probeVipHops, type HopRow } from './demo-hops.js';
 import { formatHttp, startHttpCapture, type DemoHttp } from './demo-http.js';
+import { demoBalance } from './demo-balance.js';
 
 const run = promisify(execFile);
 
@@ -134,6 +135,12 @@ export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line
   let releaseHttp: (() => void) | null = null;
   let shown = false;
   try {
+    // A gateway tier (--gateways): the demo is which layer balances badly.
+    if (state.topology.gatewayTier) {
+      process.stdout.write(await demoBalance(state, opts.log));
+      shown = true;
+      return 0;
+    }
     let note: string | null = null;
     try {
       tracer = startTracer(state);
