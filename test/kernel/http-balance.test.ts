@@ -35,12 +35,16 @@ async function down(lab: LabState): Promise<void> {
   assert.deepEqual(leftovers(lab.name), []);
 }
 
+// Many small blocks: at a few hundred requests a second each 5 ms block holds a few packets, and
+// 16 of them (the default count) are 80 ms of slack for a reader on 2 busy cores; 256 are 1.3 s.
+const RING = ['--block-size', '64k', '--block-count', '256', '--block-timeout', '5ms'];
+
 const nsOf = (lab: LabState, node: string) => lab.topology.nodes.find((n) => n.name === node)!.netns;
 
 interface ProbeRow { probe: string; status: number | null; latency_ms: number | null; server: string | null; error: string | null }
 
 /** tcplens probe from client1 to the VIP; its JSON rows (the last line is the summary). */
-function probe(lab: LabState, count: number, run: string, concurrency = 8): ProbeRow[] {
+function probe(lab: LabState, count: number, run: string, concurrency = 4): ProbeRow[] {
   const out = execFileSync('ip', ['netns', 'exec', nsOf(lab, 'client1'), process.execPath, cliPath, 'probe', `http://${lab.topology.vip4}/`,
     '--count', String(count), '--concurrency', String(concurrency), '--run', run, '--json'], { encoding: 'utf8', timeout: 90000 });
   const rows = out.trim().split('\n').map((l) => JSON.parse(l) as ProbeRow & { summary?: unknown });
@@ -55,7 +59,7 @@ interface Summary { tiers: Tier[]; verdict: { balanced: boolean; tier: 1 | 2 | n
  * once it has seen `want` exchanges (the live summary on stderr says how many) and was stopped. */
 async function capture(lab: LabState, extra: string[], want: number, traffic: () => void): Promise<{ code: number | null; stdout: string[]; stderr: string[] }> {
   const cap = await startTcplens(['http', '--netns', nsOf(lab, 'gw1'), '--netns', nsOf(lab, 'gw2'), '--port', '80', '--port', String(POD_PORT),
-    '--block-timeout', '5ms', '--every', '500ms', ...extra]);
+    ...RING, '--every', '500ms', ...extra]);
   let stopped: Awaited<ReturnType<Running['stop']>>;
   try {
     traffic();
@@ -83,7 +87,8 @@ test('even tiers: 400 requests over 2 gateways x 4 pods spread as round robin do
   assert.equal(res.code, 0, res.stderr.join('\n'));
   assert.ok(rows.every((r) => r.status === 200), 'every request answered');
   const s = summaryOf(res.stdout);
-  assert.deepEqual(s.verdict, { balanced: true, tier: null, node: null, samples: 800, confident: true }, res.stdout[0]);
+  const capSummary = res.stderr.find((l) => l.startsWith('tcplens http: summary'));
+  assert.deepEqual(s.verdict, { balanced: true, tier: null, node: null, samples: 800, confident: true }, `${capSummary}\n${res.stdout[0]}`);
   const lb = tier(s, 1, 'lb');
   assert.deepEqual(lb.backends.map((b) => [b.name, b.requests, b.share, b.expected_share, b.errors]), [[gw(1), 200, 0.5, 0.5, 0], [gw(2), 200, 0.5, 0.5, 0]]);
   const pods = lab.topology.gatewayTier!.pods.map((p) => `${p.ip}:${POD_PORT}`).sort();
@@ -107,7 +112,8 @@ test('even tiers: 400 requests over 2 gateways x 4 pods spread as round robin do
     const out = p.stdout.map((l) => JSON.parse(l) as Record<string, unknown>);
     const dist = out.pop()!.distribution as { probes: number; gateways: Record<string, number>; pods: Record<string, number> };
     const paths = out as unknown as { probe: string; gateway: string; pod: string; latency_ms: number; pod_ms: number; gateway_ms: number; hops: { point: string; leg: string; server: string }[] }[];
-    assert.deepEqual(paths.map((x) => x.probe), sent.map((r) => r.probe).sort((a, b) => Number(a.split('-')[1]) - Number(b.split('-')[1])), 'every probe, in order');
+    const summary = p.stderr.find((l) => l.startsWith('tcplens http: summary'));
+    assert.deepEqual(paths.map((x) => x.probe), sent.map((r) => r.probe).sort((a, b) => Number(a.split('-')[1]) - Number(b.split('-')[1])), `every probe, in order (${summary})`);
     const podName = new Map(lab.topology.gatewayTier!.pods.map((x) => [`${x.ip}:${POD_PORT}`, x.node]));
     for (const x of paths) {
       const r = sent.find((y) => y.probe === x.probe)!;
@@ -141,7 +147,7 @@ test('even tiers: 400 requests over 2 gateways x 4 pods spread as round robin do
 test('--skew lb=70,30: tier 1 and the balancer named, shares within 0.08 of 70/30; with --expect lb=70,30 it is balanced', { timeout: 240000 }, async () => {
   const lab = await up('hl', ['lb=70,30']);
   const gw = (k: number) => nsOf(lab, `gw${k}`);
-  const withExpect = await startTcplens(['http', '--netns', gw(1), '--netns', gw(2), '--port', '80', '--port', String(POD_PORT), '--block-timeout', '5ms',
+  const withExpect = await startTcplens(['http', '--netns', gw(1), '--netns', gw(2), '--port', '80', '--port', String(POD_PORT), ...RING,
     '--balance', '--json', '--expect', 'lb=70,30']);
   let expected: Awaited<ReturnType<Running['stop']>> | null = null;
   let res: Awaited<ReturnType<typeof capture>> | null = null;
