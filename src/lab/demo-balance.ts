@@ -27,7 +27,8 @@ export async function demoBalance(state: LabState, log: (line: string) => void):
   const pointName = new Map(tier.gateways.map((g) => [nsOf(g.node), g.node]));
   const cap = new HttpCapture({ ports: [DEFAULT_GATEWAY_PORT, POD_PORT], hosts: [], snaplen: 0, limits: {} },
     (e) => agg.add({ ...e, netns: e.netns && { name: pointName.get(e.netns.name) ?? e.netns.name } }));
-  cap.startLive({ ifaces: [], netns: tier.gateways.map((g) => resolveNetns(nsOf(g.node))), blockTimeoutMs: 5 });
+  // Many small blocks: at a few packets a block, 16 big ones would be only 80 ms of slack for the reader.
+  cap.startLive({ ifaces: [], netns: tier.gateways.map((g) => resolveNetns(nsOf(g.node))), blockTimeoutMs: 5, blockSize: 1 << 16, blockCount: 256 });
   const release = onCleanup("the demo's balance capture", () => cap.stop().then(() => undefined));
   try {
     const count = tier.gateways.length * tier.pods.length * DEMO_REQUESTS_PER_PAIR;
