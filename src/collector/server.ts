@@ -9,6 +9,7 @@ import { parseEventQuery } from './query.js';
 import { readNdjsonBody } from './ndjson-body.js';
 import type { CollectorMetrics } from './metrics.js';
 import type { EventStore } from './store.js';
+import { staticFile } from './web/static.js';
 
 export interface ServerOptions {
   store: EventStore;
@@ -79,6 +80,12 @@ export function createCollectorServer(opts: ServerOptions): Server {
 async function handle(req: IncomingMessage, res: ServerResponse, opts: ServerOptions): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://collector');
   const route = `${req.method} ${url.pathname}`;
+  // The web page (no data in it, so no token: the page asks for one and sends it with its queries).
+  const page = req.method === 'GET' ? await staticFile(url.pathname) : null;
+  if (page) {
+    res.writeHead(200, { ...page.headers, 'content-length': page.body.length });
+    return void res.end(page.body);
+  }
   const known = ['POST /v1/events', 'GET /v1/events', 'GET /metrics'];
   if (!known.includes(route)) {
     const path = known.find((k) => k.endsWith(` ${url.pathname}`));
