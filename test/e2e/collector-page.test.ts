@@ -121,6 +121,13 @@ test('the collector page shows ingested data, filters through the URL, and raise
   assert.deepEqual(await rows(page, 't-events'), []);
   assert.equal(await note('p-events'), 'no events in this range');
 
+  // The probe-run view: its own URL, the overview hidden, a run id asked for.
+  await page.click('#tab-probe');
+  assert.equal(new URL(page.url()).searchParams.get('view'), 'probe');
+  assert.equal(await page.locator('#view-overview').isHidden(), true);
+  assert.equal(await page.locator('#view-probe').isVisible(), true);
+  assert.equal(await note('p-probes'), 'give a probe run id above');
+
   // The URL's filters are read back on a fresh load (the token stays in this tab's sessionStorage).
   await page.goto(`${c.url}/?since=1h&agent=gw-1&service=10.0.0.2:80`);
   await loadedAfter(page, 0);
