@@ -1,8 +1,10 @@
 // The flags every agent command shares for shipping its records to a collector, and the shipper
 // they configure. The command's own output is untouched: the shipper is a second sink.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TcplensError } from '../errors.js';
 import { checkAgentName, CollectorShipper, defaultAgentName, SHIPPER_DEFAULTS, type ShipperStats } from '../collector/agent.js';
+import { repoRoot } from '../kernel/paths.js';
 import type { FlagTable } from './flags.js';
 
 export const collectorAgentFlags = {
@@ -13,6 +15,15 @@ export const collectorAgentFlags = {
 } satisfies FlagTable;
 
 type AgentFlagValues = { collector?: string; 'token-file'?: string; 'agent-name'?: string; 'collector-buffer'?: string };
+
+/** tcplens' own version, from its package.json (null if unreadable: the agent then reports none). */
+export function tcplensVersion(): string | null {
+  try {
+    return (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version?: string }).version ?? null;
+  } catch {
+    return null;
+  }
+}
 
 export function readToken(file: string): string {
   let text: string;
@@ -44,6 +55,7 @@ export function shipperFromFlags<R>(v: AgentFlagValues, capability: string): Col
     url: v.collector,
     capability,
     agentName: checkAgentName(v['agent-name'] ?? defaultAgentName()),
+    version: tcplensVersion() ?? undefined,
     token: v['token-file'] ? readToken(v['token-file']) : null,
     bufferBytes: Number(mb) * 1024 * 1024,
     notice: (m) => process.stderr.write(`tcplens: ${m}\n`),
@@ -53,4 +65,9 @@ export function shipperFromFlags<R>(v: AgentFlagValues, capability: string): Col
 export function shipperSummary(s: ShipperStats): string {
   return `tcplens: collector: ${s.acked} records acknowledged in ${s.batches} batches (${s.duplicates} already stored), ` +
     `${s.dropped} dropped (buffer full), ${s.rejected} refused, ${s.unsent} unsent at exit, ${s.retries} retries`;
+}
+
+/** At a command's end: what is left goes out (a collector that is away gets a few seconds), then the shipping summary. */
+export async function finishShipper(shipper: CollectorShipper<unknown> | null): Promise<void> {
+  if (shipper) process.stderr.write(`${shipperSummary(await shipper.drain(5000))}\n`);
 }

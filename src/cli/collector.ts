@@ -6,6 +6,7 @@ import { onCleanup, untilStopped } from '../lifecycle.js';
 import { CollectorMetrics } from '../collector/metrics.js';
 import { createCollectorServer, DEFAULT_MAX_BODY } from '../collector/server.js';
 import { EventStore } from '../collector/store.js';
+import { AgentRuns } from '../collector/agent-runs.js';
 import { readToken } from './collector-agent-flags.js';
 import { durationFlag, formatDuration, helpText, parseFlags, type FlagTable, noArguments } from './flags.js';
 
@@ -28,6 +29,13 @@ Gathers the events of many tcplens agents into one DuckDB file and answers queri
        the same agent and batch id again is acknowledged and not stored twice
   GET  /v1/events?capability=&agent=&local=&client=&since=&until=&limit=
        {"events": [...]}: the records as ingested plus agent and capability, oldest first
+  GET  /v1/clients/top?service=&limit=        top real clients per service
+  GET  /v1/connections/series?service=&step=  connections per service over time
+  GET  /v1/balance?expect=CHOOSER=W1,..&gateway_port=  per-tier backend shares and the verdict
+  GET  /v1/probes?run=ID&gateway_port=         the path of each probe of a run
+  GET  /v1/hops/distribution                  hop distances of hops agents' targets
+  GET  /v1/agents                             agents: capabilities, last seen, version, drops
+       (all of them also take since=, until= and agent=)
   GET  /metrics   Prometheus metrics
 
 Errors are JSON: {"error": {"code": "TCPLENS_ERR_...", "message": ..., "hint": ...}}.`;
@@ -86,7 +94,9 @@ export async function run(argv: string[]): Promise<number> {
   const metrics = new CollectorMetrics(() => store.sizeBytes());
   for (const [agent, ms] of await store.agentsLastSeen()) metrics.seen(agent, ms);
   await store.enforceRetention();
-  const server = createCollectorServer({ store, metrics, token: o.token, maxBodyBytes: o.maxBodyBytes });
+  const agentRuns = await AgentRuns.open(store);
+  onCleanup('collector agent reports', () => agentRuns.close());
+  const server = createCollectorServer({ store, metrics, token: o.token, maxBodyBytes: o.maxBodyBytes, agentRuns });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(new TcplensError('TCPLENS_ERR_SYSCALL', `cannot listen on ${v.listen}: ${e.code ?? e.message}`,
       e.code === 'EADDRINUSE' ? 'another process serves that port; pick another with --listen' : 'check the address is one of this host\'s')));

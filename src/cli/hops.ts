@@ -9,6 +9,7 @@ import { checkTargetCount, MAX_TARGETS } from '../net/target.js';
 import { makeSink } from '../sinks/index.js';
 import type { Column } from '../sinks/table.js';
 import { durationFlag, helpText, intFlag, parseFlags, type FlagTable } from './flags.js';
+import { collectorAgentFlags, finishShipper, shipperFromFlags } from './collector-agent-flags.js';
 
 export const MAX_COUNT = 100;
 export const MAX_CONCURRENCY = 8192;
@@ -20,6 +21,7 @@ export const flags = {
   timeout: { type: 'string', short: 't', arg: 'DUR', default: '2s', help: 'give up on a probe with no answer after DUR (default 2s; e.g. 500ms)' },
   concurrency: { type: 'string', arg: 'N', default: String(DEFAULT_CONCURRENCY), help: `probes in flight at once (default ${DEFAULT_CONCURRENCY}, 1-${MAX_CONCURRENCY})` },
   json: { type: 'boolean', help: 'one JSON object per address instead of a table' },
+  ...collectorAgentFlags,
   verbose: { type: 'boolean', short: 'v', help: 'show libbpf\'s and the verifier\'s full output' },
   help: { type: 'boolean', short: 'h', help: 'this help' },
 } satisfies FlagTable;
@@ -76,6 +78,7 @@ export async function run(argv: string[]): Promise<number> {
   const timeoutMs = Number(durationFlag('timeout', v.timeout as string, 300_000_000_000n) / 1_000_000n);
   if (timeoutMs < 1) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--timeout ${v.timeout}: too short`, 'give at least 1ms, e.g. --timeout 2s');
   checkTargetCount(v._.length);
+  const shipper = shipperFromFlags<HopsResult>(v, 'hops');
   installLibbpfLog(v.verbose);
   requireRoot('hops');
   requireBtf();
@@ -92,12 +95,14 @@ export async function run(argv: string[]): Promise<number> {
   const gone = () => isStdoutClosed() || stopReason() === 'stdout closed';
   await runHops(prober, v._, { count, timeoutMs, concurrency, signal: stopSignal }, (row) => {
     if (row.result.hops === null) measured = false;
+    shipper?.write(row.result);
     if (gone()) return;
     if (v.json) json.write(row.result);
     else table.write({ ...row, spread });
   });
   unregister();
   prober.close();
+  await finishShipper(shipper);
   if (stopSignal.aborted) return 1;
   return measured ? 0 : 1;
 }

@@ -15,6 +15,7 @@ import type { HttpExchange } from '../net/http1.js';
 import { makeSink } from '../sinks/index.js';
 import type { Column } from '../sinks/table.js';
 import { durationFlag, helpText, intFlag, parseFlags, sizeFlag, type FlagTable, noArguments } from './flags.js';
+import { collectorAgentFlags, finishShipper, shipperFromFlags } from './collector-agent-flags.js';
 
 export const flags = {
   iface: { type: 'string', short: 'i', multiple: true, arg: 'IF', help: 'capture on this interface (repeatable; default: every interface)' },
@@ -33,6 +34,7 @@ export const flags = {
   'block-size': { type: 'string', arg: 'SIZE', default: String(DEFAULT_BLOCK_SIZE), help: 'live: bytes per ring block (a power of two, >= 4k)' },
   'block-count': { type: 'string', arg: 'N', default: String(DEFAULT_BLOCK_COUNT), help: 'live: blocks in the ring (ring = size x count, per interface)' },
   'block-timeout': { type: 'string', arg: 'DUR', default: '10ms', help: 'live: longest a partly filled block waits before it is handed over' },
+  ...collectorAgentFlags,
   verbose: { type: 'boolean', short: 'v', help: 'show libbpf\'s and the verifier\'s full output' },
   help: { type: 'boolean', short: 'h', help: 'this help' },
 } satisfies FlagTable;
@@ -139,6 +141,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const opts = httpOptions(v);
+  const shipper = shipperFromFlags<HttpExchange>(v, 'http');
   const stopAfter = v.duration ? Number(durationFlag('duration', v.duration) / 1_000_000n) : 0;
   const live = v.read === undefined;
   const ring = live ? {
@@ -158,6 +161,7 @@ export async function run(argv: string[]): Promise<number> {
   const sink = makeSink<HttpExchange>(v.json ? 'ndjson' : 'table', process.stdout, columns);
   const status = new StatusLine();
   const cap = new HttpCapture(opts, (e) => {
+    shipper?.write(e);
     if (isStdoutClosed()) return;
     status.clear();
     sink.write(e);
@@ -167,6 +171,7 @@ export async function run(argv: string[]): Promise<number> {
     const s = await cap.stop();
     if (!isStdoutClosed()) sink.close();
     process.stderr.write(`${summaryLine(s)}\n`);
+    await finishShipper(shipper);
   };
   const unregister = onCleanup('tcplens http', finish);
   let failure: unknown = null;

@@ -6,6 +6,7 @@ import { newRunId, PROBE_HEADER, sendProbes, type ProbeResult } from '../capabil
 import { makeSink } from '../sinks/index.js';
 import type { Column } from '../sinks/table.js';
 import { durationFlag, helpText, intFlag, parseFlags, type FlagTable } from './flags.js';
+import { collectorAgentFlags, finishShipper, shipperFromFlags } from './collector-agent-flags.js';
 
 export const flags = {
   count: { type: 'string', short: 'c', arg: 'N', default: '10', help: 'requests to send (1-100000)' },
@@ -14,6 +15,7 @@ export const flags = {
   header: { type: 'string', arg: 'NAME', default: PROBE_HEADER, help: 'the tag header (tcplens http --probe-header NAME must match)' },
   timeout: { type: 'string', arg: 'DUR', default: '5s', help: 'give up on a request after DUR' },
   json: { type: 'boolean', help: 'one JSON object per request, then the summary as {"summary": ...}' },
+  ...collectorAgentFlags,
   help: { type: 'boolean', short: 'h', help: 'this help' },
 } satisfies FlagTable;
 
@@ -53,11 +55,16 @@ export async function run(argv: string[]): Promise<number> {
     signal: stopSignal,
   };
   if (!/^[a-z0-9-]+$/.test(plan.header)) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--header ${v.header}: not a header name`, 'letters, digits and -');
+  const shipper = shipperFromFlags<ProbeResult>(v, 'probe');
   const run = newRunId();
   process.stderr.write(`tcplens probe: run ${run}: ${plan.count} requests to ${plan.url.href} tagged ${plan.header}: ${run}-<seq>\n`);
   const sink = makeSink<ProbeResult>(v.json ? 'ndjson' : 'table', process.stdout, columns);
-  const s = await sendProbes(plan, run, (r) => { if (!isStdoutClosed()) sink.write(r); });
+  const s = await sendProbes(plan, run, (r) => {
+    shipper?.write(r);
+    if (!isStdoutClosed()) sink.write(r);
+  });
   if (v.json && !isStdoutClosed()) process.stdout.write(`${JSON.stringify({ summary: s })}\n`);
+  await finishShipper(shipper);
   process.stderr.write(`tcplens probe: run ${run}: ${s.sent} sent, ${s.answered} answered, ${s.errors} errors; latency p50 ${s.p50_ms ?? '-'} ms, p99 ${s.p99_ms ?? '-'} ms\n`);
   return s.errors || s.sent < plan.count ? 1 : 0;
 }

@@ -16,6 +16,8 @@ export interface ShipperOptions {
   url: string;
   capability: string;
   agentName: string;
+  /** tcplens' version, reported with every batch (GET /v1/agents shows it) */
+  version?: string;
   token: string | null;
   maxBatchEvents: number;
   maxBatchBytes: number;
@@ -225,7 +227,9 @@ export class CollectorShipper<R> implements Sink<R> {
 
   private post(b: Batch): Promise<Attempt> {
     const url = new URL('/v1/events', this.base);
-    url.search = new URLSearchParams({ agent: this.o.agentName, capability: this.o.capability, batch: b.id }).toString();
+    // dropped: so far in this run, so the collector learns of drops with the next batch that gets through.
+    url.search = new URLSearchParams({ agent: this.o.agentName, capability: this.o.capability, batch: b.id,
+      ...(this.o.version && { version: this.o.version }), dropped: String(this.stats.dropped) }).toString();
     const body = Buffer.from(b.body);
     const request = this.base.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise<Attempt>((resolve) => {

@@ -103,20 +103,21 @@ const hops: CapabilitySchema = {
   ],
 };
 
-// Provisional: `tcplens probe` does not exist yet. One tagged probe request as one node saw it;
-// the run's path is its probes' sightings across agents, ordered by time.
+// The ProbeResult of src/capabilities/http/probe.ts: one tagged request as its sender saw it
+// (server: the name the answer gave, as the lab's pods do). Where it went on the way is in the
+// http agents' records of the same probe id (GET /v1/probes).
 const probe: CapabilitySchema = {
   name: 'probe',
   timeField: 'time',
-  filters: { local: 'server', client: 'client' },
+  filters: {},
   fields: [
-    { name: 'time', type: 'time' },
     { name: 'run', type: 'string' },
     { name: 'probe', type: 'string' },
-    { name: 'client', type: 'string', nullable: true },
-    { name: 'server', type: 'string', nullable: true },
+    { name: 'seq', type: 'int' },
+    { name: 'time', type: 'time' },
     { name: 'status', type: 'int', nullable: true },
     { name: 'latency_ms', type: 'number', nullable: true },
+    { name: 'server', type: 'string', nullable: true },
     { name: 'error', type: 'string', nullable: true },
   ],
 };

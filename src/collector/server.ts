@@ -1,6 +1,7 @@
-// The collector's HTTP API on node:http: ingest (POST /v1/events), query (GET /v1/events) and
-// Prometheus metrics (GET /metrics). Every refusal is a JSON error with a TCPLENS_ERR_ code; a
-// refused body is not parsed on (it is read and dropped for at most 5 s after the answer, then the connection closes).
+// The collector's HTTP API on node:http: ingest (POST /v1/events), query (GET /v1/events and the
+// routes of routes.ts) and Prometheus metrics (GET /metrics). Every refusal is a JSON error with a
+// TCPLENS_ERR_ code; a refused body is not parsed on (it is read and dropped for at most 5 s after
+// the answer, then the connection closes).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { isTcplensError, TcplensError, type ErrorCode } from '../errors.js';
@@ -8,7 +9,9 @@ import { AGENT_NAME, capabilitySchema, CAPABILITIES } from './schema.js';
 import { parseEventQuery } from './query.js';
 import { readNdjsonBody } from './ndjson-body.js';
 import type { CollectorMetrics } from './metrics.js';
-import type { EventStore } from './store.js';
+import { splitBatchId, type EventStore } from './store.js';
+import { agentReportOf, type AgentRuns } from './agent-runs.js';
+import { QUERY_ROUTES } from './routes.js';
 import { staticFile } from './web/static.js';
 
 export interface ServerOptions {
@@ -17,6 +20,8 @@ export interface ServerOptions {
   /** bearer token required on every route; null: none (loopback only, the CLI sees to that) */
   token: string | null;
   maxBodyBytes: number;
+  /** what agents report about themselves (version, drops), for GET /v1/agents */
+  agentRuns: AgentRuns;
 }
 
 export const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
@@ -86,7 +91,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: ServerOpt
     res.writeHead(200, { ...page.headers, 'content-length': page.body.length });
     return void res.end(page.body);
   }
-  const known = ['POST /v1/events', 'GET /v1/events', 'GET /metrics'];
+  const known = ['POST /v1/events', 'GET /v1/events', 'GET /metrics', ...Object.keys(QUERY_ROUTES)];
   if (!known.includes(route)) {
     const path = known.find((k) => k.endsWith(` ${url.pathname}`));
     throw new TcplensError('TCPLENS_ERR_NOT_FOUND', path ? `${req.method} is not served on ${url.pathname}` : `no route ${url.pathname.slice(0, 80)}`,
@@ -101,6 +106,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: ServerOpt
     const events = await opts.store.query(parseEventQuery(url.searchParams));
     return sendJson(res, 200, { events });
   }
+  const query = Object.hasOwn(QUERY_ROUTES, route) ? QUERY_ROUTES[route] : undefined;
+  if (query) return sendJson(res, 200, await query(url.searchParams, opts));
   res.writeHead(200, { 'content-type': opts.metrics.registry.contentType });
   res.end(await opts.metrics.registry.metrics());
 }
@@ -121,10 +128,13 @@ async function ingest(req: IncomingMessage, res: ServerResponse, url: URL, opts:
     if (!BATCH_ID.test(batch)) {
       throw new TcplensError('TCPLENS_ERR_BAD_QUERY', `batch=${batch.slice(0, 40)}: expected an id of letters, digits, '.', '_', ':' or '-' (at most 128)`, 'tcplens agents send RUN-SEQUENCE; the same id again means a retry');
     }
+    const report = agentReportOf(p);
     const rows = await readNdjsonBody(req, schema, opts.maxBodyBytes);
     const outcome = await opts.store.ingest({ agent, capability: schema.name, batch, rows });
     opts.metrics.batch(schema.name, outcome, rows.length, seconds());
+    if (outcome === 'stored') opts.metrics.records(schema, rows);
     opts.metrics.seen(agent, Date.now());
+    opts.agentRuns.note(agent, splitBatchId(batch).run ?? batch, report, Date.now());
     sendJson(res, 200, { batch, events: rows.length, duplicate: outcome === 'duplicate' });
   } catch (e) {
     opts.metrics.batch(capLabel, 'rejected', 0, seconds());

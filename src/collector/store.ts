@@ -224,6 +224,26 @@ export class EventStore {
     return found.slice(0, q.limit).map((f) => f.rec);
   }
 
+  /** A read-only query for the query routes, on the reader connection; rows as DuckDB returns them. */
+  async read(sql: string, params: Record<string, string | number | bigint | boolean> = {}): Promise<unknown[][]> {
+    const r = await this.reader.runAndReadAll(sql, params);
+    return r.getRows();
+  }
+
+  /** Bound statements on the writer, between group commits, in one transaction (the collector's own bookkeeping). */
+  execute(statements: { sql: string; params?: Record<string, string | number | bigint | boolean | null> }[]): Promise<void> {
+    return this.exclusive(async () => {
+      await this.conn.run('BEGIN TRANSACTION');
+      try {
+        for (const st of statements) await this.conn.run(st.sql, st.params as Record<string, string | number | bigint | boolean>);
+        await this.conn.run('COMMIT');
+      } catch (e) {
+        await this.conn.run('ROLLBACK').catch(() => { /* nothing open */ });
+        throw storeError('bookkeeping write failed', e);
+      }
+    });
+  }
+
   /** Deletes what is older than the retention (events and the batch ids that deduplicate them); returns events deleted. */
   enforceRetention(): Promise<number> {
     if (this.opts.retentionMs <= 0) return Promise.resolve(0);

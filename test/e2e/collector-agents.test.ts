@@ -1,7 +1,7 @@
 // Agents shipping to a real collector process: kill -9 the collector while three agent
 // processes ingest, restart it on the same port and file, and every event each agent produced is
-// stored exactly once. Also: a collector that is away at first, a full buffer (dropped and
-// counted), and a batch refused for good (counted, not retried forever).
+// stored exactly once. Also: a collector that is away at first, a full buffer (dropped, counted
+// and reported to the collector), and a batch refused for good (counted, not retried forever).
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { repoRoot } from '../../src/kernel/paths.js';
 import { CollectorShipper, SHIPPER_DEFAULTS } from '../../src/collector/agent.js';
-import { events, freePort, startCollector, tempDir } from '../helpers/collector-process.js';
+import { call, events, freePort, startCollector, tempDir } from '../helpers/collector-process.js';
 import { hopsRecord } from '../helpers/collector-records.js';
 
 const agentChild = join(repoRoot, 'dist', 'test', 'helpers', 'collector-agent-child.js');
@@ -70,7 +70,7 @@ test('collector away at first and a small buffer: what fits is delivered once it
   const port = await freePort();
   const notices: string[] = [];
   const shipper = new CollectorShipper<object>({
-    ...SHIPPER_DEFAULTS, url: `http://127.0.0.1:${port}`, capability: 'hops', agentName: 'small', token: null,
+    ...SHIPPER_DEFAULTS, url: `http://127.0.0.1:${port}`, capability: 'hops', agentName: 'small', token: null, version: '9.9.9-test',
     maxBatchEvents: 50, flushMs: 10, bufferBytes: 20_000, retryMinMs: 50, retryMaxMs: 200, notice: (m) => notices.push(m),
   });
   for (let i = 0; i < 1000; i++) shipper.write(hopsRecord(`s/${i}`));
@@ -84,6 +84,9 @@ test('collector away at first and a small buffer: what fits is delivered once it
   assert.equal(got.length, stats.acked);
   assert.deepEqual(got.map((e) => e.target), Array.from({ length: stats.acked }, (_, i) => `s/${i}`), 'the first records are kept, in order');
   assert.ok(notices.some((n) => /buffer full/.test(n)) && notices.some((n) => /retrying/.test(n)) && notices.some((n) => /reachable again/.test(n)), notices.join('\n'));
+  const agents = await call(`${c.url}/v1/agents`, 'GET');
+  assert.deepEqual(agents.json.agents.map((a: any) => [a.name, a.version, a.events, a.drops]), [['small', '9.9.9-test', stats.acked, stats.dropped]],
+    'the batches after the outage told the collector how many were dropped');
   await c.stop();
 });
 

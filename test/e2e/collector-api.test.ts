@@ -146,7 +146,7 @@ test('a 100 MB body is refused with 413 while it streams, without the collector 
   await c.stop();
 });
 
-test('with --token-file: ingest, query and metrics need the bearer token (401 otherwise)', T, async (t) => {
+test('with --token-file: ingest, every query route and metrics need the bearer token (401 otherwise)', T, async (t) => {
   const dir = tempDir(t);
   const tokenFile = join(dir, 'token');
   const token = 'f'.repeat(32);
@@ -158,7 +158,11 @@ test('with --token-file: ingest, query and metrics need the bearer token (401 ot
   assertError(await postBatch(c.url, 'gw', 'probe', 'r-1', body, { authorization: `Bearer ${token}x` }), 401, 'TCPLENS_ERR_UNAUTHORIZED');
   assertError(await call(`${c.url}/v1/events`, 'GET'), 401, 'TCPLENS_ERR_UNAUTHORIZED');
   assertError(await call(`${c.url}/metrics`, 'GET'), 401, 'TCPLENS_ERR_UNAUTHORIZED');
+  for (const route of ['/v1/clients/top', '/v1/connections/series', '/v1/balance', '/v1/probes?run=r', '/v1/hops/distribution', '/v1/agents']) {
+    assertError(await call(`${c.url}${route}`, 'GET'), 401, 'TCPLENS_ERR_UNAUTHORIZED');
+  }
   const auth = { authorization: `Bearer ${token}` };
+  assert.equal((await call(`${c.url}/v1/agents`, 'GET', undefined, auth)).status, 200);
   assert.equal((await postBatch(c.url, 'gw', 'probe', 'r-1', body, auth)).status, 200);
   assert.deepStrictEqual(await events(c.url, {}, auth), [{ ...probeRecord(), agent: 'gw', capability: 'probe' }]);
   assert.equal((await call(`${c.url}/metrics`, 'GET', undefined, auth)).status, 200);

@@ -29,7 +29,7 @@ export const hopsSpreadRecord = () => ({
   stats: { ttl: { min: 63, median: 63, max: 64 }, hops: { min: 0, median: 1, max: 1 }, connect_ms: null },
 });
 
-export const probeRecord = () => ({
-  time: '2026-12-01T21:00:02.000Z', run: 'run7', probe: 'p1', client: '10.1.0.5:51000', server: '10.2.0.7:8080',
-  status: 200, latency_ms: 3.5, error: null,
+/** A ProbeResult as `tcplens probe --json` prints it. */
+export const probeRecord = (seq = 1, run = 'run7', server: string | null = 'pod1') => ({
+  run, probe: `${run}-${seq}`, seq, time: '2026-12-01T21:00:02.000Z', status: 200, latency_ms: 3.5, server, error: null,
 });

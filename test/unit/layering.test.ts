@@ -25,7 +25,7 @@ const allowed: Record<string, string[]> = {
   sinks: ['errors'],
   capabilities: ['errors', 'lifecycle', 'kernel', 'net', 'sinks'],
   lab: ['errors', 'lifecycle', 'kernel', 'net', 'capabilities'],
-  collector: ['errors', 'lifecycle', 'net', 'sinks'],
+  collector: ['errors', 'lifecycle', 'net', 'sinks', 'capabilities'],
   cli: ['errors', 'lifecycle', 'kernel', 'net', 'sinks', 'capabilities', 'lab', 'collector'],
 };
 

@@ -52,18 +52,30 @@ export function quantile(sorted: number[], q: number): number | null {
   return sorted[i];
 }
 
+/** One backend's requests from one chooser, already counted (the collector counts in SQL). */
+export type BackendTally = Omit<BackendShare, 'share' | 'expected_share'>;
+
 /** The spread of one chooser's choices. */
 export function spreadOf(tier: 1 | 2, chooser: string, choices: Choice[], expected?: Map<string, number>): ChooserSpread {
-  const names = [...new Set([...choices.map((c) => c.backend), ...(expected ? expected.keys() : [])])].sort();
-  const total = choices.length;
-  const weightSum = names.reduce((s, n) => s + (expected?.get(n) ?? 1), 0);
-  const backends = names.map((name) => {
+  const names = [...new Set(choices.map((c) => c.backend))];
+  return spreadOfTallies(tier, chooser, names.map((name) => {
     const mine = choices.filter((c) => c.backend === name);
     const lat = mine.map((c) => c.latencyMs).filter((x): x is number => x !== null).sort((a, b) => a - b);
+    return { name, requests: mine.length, p50_ms: quantile(lat, 0.5), p99_ms: quantile(lat, 0.99), errors: mine.filter((c) => c.error).length };
+  }), expected);
+}
+
+/** The spread of one chooser over counted backends; an expected backend never chosen counts as 0 requests. */
+export function spreadOfTallies(tier: 1 | 2, chooser: string, tallies: BackendTally[], expected?: Map<string, number>): ChooserSpread {
+  const names = [...new Set([...tallies.map((t) => t.name), ...(expected ? expected.keys() : [])])].sort();
+  const total = tallies.reduce((s, t) => s + t.requests, 0);
+  const weightSum = names.reduce((s, n) => s + (expected?.get(n) ?? 1), 0);
+  const backends = names.map((name) => {
+    const t = tallies.find((x) => x.name === name) ?? { name, requests: 0, p50_ms: null, p99_ms: null, errors: 0 };
     return {
-      name, requests: mine.length, share: total ? mine.length / total : 0,
+      name, requests: t.requests, share: total ? t.requests / total : 0,
       expected_share: (expected?.get(name) ?? 1) / weightSum,
-      p50_ms: quantile(lat, 0.5), p99_ms: quantile(lat, 0.99), errors: mine.filter((c) => c.error).length,
+      p50_ms: t.p50_ms, p99_ms: t.p99_ms, errors: t.errors,
     };
   });
   const shares = backends.map((b) => b.share);
