@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { repoRoot } from '../../src/kernel/paths.js';
 import { call, ndjson, postBatch, startCollector, tempDir } from '../helpers/collector-process.js';
-import { acceptRecord, httpRecord } from '../helpers/collector-records.js';
+import { acceptRecord, httpRecord, probeRecord } from '../helpers/collector-records.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUT = join(repoRoot, 'test-output');
@@ -19,7 +19,7 @@ const TOKEN = 'page-test-token-3f9a';
 const auth = { authorization: `Bearer ${TOKEN}` };
 // The query routes beside /v1/events that the page asks for; a collector without one must make the
 // page say so, not break it.
-const ROUTES = ['/v1/connections/series', '/v1/clients/top', '/v1/balance', '/v1/agents', '/v1/hops/distribution'];
+const ROUTES = ['/v1/connections/series', '/v1/clients/top', '/v1/balance', '/v1/agents', '/v1/hops/distribution', '/v1/probes'];
 
 /** i-th accept record of an agent's service, placed a few seconds ago so every range shows it. */
 function recentAccept(i: number, local: string, ageMs: number) {
@@ -45,7 +45,9 @@ test('the collector page shows ingested data, filters through the URL, and raise
   const gw2 = [10, 11].map((i) => recentAccept(i, '10.0.0.3:443', 2000 + i));
   // Its path is markup: the page must show it as text.
   const web = { ...httpRecord(5), path: '/item/<img src=x onerror=alert(1)>', time: new Date(Date.now() - 1000).toISOString() };
-  for (const [agent, cap, batch, recs] of [['gw-1', 'accept', 'r1-1', gw1], ['gw-2', 'accept', 'r2-1', gw2], ['gw-1', 'http', 'r1-2', [web]]] as const) {
+  const probes = [probeRecord(1, 'run9', 'pod-a'), probeRecord(2, 'run9', 'pod-b')];
+  for (const [agent, cap, batch, recs] of [['gw-1', 'accept', 'r1-1', gw1], ['gw-2', 'accept', 'r2-1', gw2], ['gw-1', 'http', 'r1-2', [web]],
+    ['prober', 'probe', 'p1-1', probes]] as const) {
     const r = await postBatch(c.url, agent, cap, batch, ndjson(recs as object[]), auth);
     assert.equal(r.status, 200, r.text);
   }
@@ -89,12 +91,13 @@ test('the collector page shows ingested data, filters through the URL, and raise
   assert.equal(all[5][5], 'GET svc.example/item/<img src=x onerror=alert(1)> → 200 in 1.25 ms');
   assert.equal(await page.locator('#t-events img').count(), 0);
   // The agent filter offers the agents the data names.
-  assert.deepEqual(await page.$$eval('#f-agent option', (o) => o.map((x) => (x as HTMLOptionElement).value)), ['', 'gw-1', 'gw-2']);
+  assert.deepEqual(await page.$$eval('#f-agent option', (o) => o.map((x) => (x as HTMLOptionElement).value)), ['', 'gw-1', 'gw-2', 'prober']);
 
   const note = (id: string) => page.$eval(`#${id} .note`, (e) => e.textContent ?? '');
   for (const [route, id, check] of [
-    ['/v1/agents', 'p-agents', async () => assert.deepEqual((await rows(page, 't-agents')).map((r) => [r[0], r[5]]), [['gw-1', '4'], ['gw-2', '2']])],
-    ['/v1/clients/top', 'p-clients', async () => assert.deepEqual((await rows(page, 't-clients')).map((r) => r[0]).sort(), [...gw1, ...gw2].map((e) => e.client).sort())],
+    ['/v1/agents', 'p-agents', async () => assert.deepEqual((await rows(page, 't-agents')).map((r) => [r[0], r[5]]), [['gw-1', '4'], ['gw-2', '2'], ['prober', '2']])],
+    // Real clients by address: the port of each connection is not the client.
+    ['/v1/clients/top', 'p-clients', async () => assert.deepEqual((await rows(page, 't-clients')).map((r) => r[0]).sort(), [...gw1, ...gw2].map((e) => e.client.replace(/:\d+$/, '')).sort())],
     ['/v1/connections/series', 'p-connections', async () => {
       assert.equal(await page.$eval('#chart-connections', (e) => (e as HTMLElement).dataset.series), '2');
       assert.equal(await page.locator('#chart-connections canvas').count(), 1);
@@ -127,6 +130,19 @@ test('the collector page shows ingested data, filters through the URL, and raise
   assert.equal(await page.locator('#view-overview').isHidden(), true);
   assert.equal(await page.locator('#view-probe').isVisible(), true);
   assert.equal(await note('p-probes'), 'give a probe run id above');
+  n = await loadCount(page);
+  await page.selectOption('#f-agent', ''); // the run's probes come from agent prober
+  await loadedAfter(page, n);
+  n = await loadCount(page);
+  await page.fill('#f-run', 'run9');
+  await page.click('#filters button[type=submit]');
+  await loadedAfter(page, n);
+  assert.equal(new URL(page.url()).searchParams.get('run'), 'run9');
+  if (served.get('/v1/probes')) {
+    assert.deepEqual((await rows(page, 't-probes')).map((r) => [r[0], r[1], r[4]]), [['run9-1', '200', 'pod-a'], ['run9-2', '200', 'pod-b']]);
+  } else {
+    assert.match(await note('p-probes'), /not available: this collector does not serve v1\/probes/);
+  }
 
   // The URL's filters are read back on a fresh load (the token stays in this tab's sessionStorage).
   await page.goto(`${c.url}/?since=1h&agent=gw-1&service=10.0.0.2:80`);

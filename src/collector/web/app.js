@@ -98,17 +98,24 @@ function renderClients(d) {
   fillRows($('t-clients').tBodies[0], d.clients.map((c) => el('tr', null,
     el('td', null, c.client), el('td', null, c.service), el('td', { class: 'num' }, fmt.n(c.connections)),
     el('td', { class: 'num' }, fmt.n(c.agents)), el('td', null, fmt.time(c.last)))));
+  if (!d.clients.length) setNote($('p-clients'), 'no connections in this range');
   const services = new Set(d.clients.map((c) => c.service));
   $('services').replaceChildren(...[...services].sort().map((s) => el('option', { value: s })));
 }
 
 function renderSeries(d) {
   const box = $('chart-connections');
-  const times = [...new Set(d.series.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
+  // The routes answer only the steps that had connections (aligned to multiples of the step):
+  // every step of the range is drawn, a missing one as 0.
+  const stepMs = d.step_s * 1000;
+  const now = Date.now();
+  const first = Math.floor((now - rangeSeconds(state.since) * 1000) / stepMs) * stepMs;
+  const seen = d.series.flatMap((s) => s.points.map((p) => p[0]));
+  const times = [...new Set([...Array.from({ length: Math.floor((now - first) / stepMs) + 1 }, (_, i) => first + i * stepMs), ...seen])].sort((a, b) => a - b);
   const index = new Map(times.map((t, i) => [t, i]));
   const data = [times.map((t) => t / 1000)];
   for (const s of d.series) {
-    const ys = new Array(times.length).fill(null);
+    const ys = new Array(times.length).fill(0);
     for (const [t, n] of s.points) ys[index.get(t)] = n / d.step_s;
     data.push(ys);
   }
@@ -125,7 +132,7 @@ function renderSeries(d) {
     chart.tcplensKey = key;
   }
   box.dataset.series = String(d.series.length);
-  box.dataset.points = String(times.length);
+  box.dataset.points = String(seen.length);
   if (!d.series.length) setNote($('p-connections'), 'no connections in this range');
 }
 
@@ -170,6 +177,7 @@ function renderAgents(d) {
 
 function renderHops(d) {
   fillRows($('t-hops').tBodies[0], d.buckets.map((b) => el('tr', null, el('td', { class: 'num' }, b.hops ?? '?'), el('td', { class: 'num' }, fmt.n(b.count)))));
+  if (!d.buckets.length) setNote($('p-hops'), 'no hop results in this range');
 }
 
 /** One line of detail per record, whatever its capability. */
@@ -217,7 +225,7 @@ async function refresh() {
     let jobs;
     if (state.view === 'probe') {
       jobs = state.run
-        ? [panel('p-probes', async () => renderProbes(await api('v1/probes', { run: state.run, ...common() }, s)), s)]
+        ? [panel('p-probes', async () => renderProbes(await api('v1/probes', { run: state.run, agent: state.agent }, s)), s)]
         : [Promise.resolve(setNote($('p-probes'), 'give a probe run id above'))];
     } else {
       jobs = [
@@ -247,10 +255,15 @@ async function refresh() {
   }
 }
 
+/** '15m' -> 900: the range the filter names, in seconds. */
+function rangeSeconds(since) {
+  const m = /^(\d+)([smhd])$/.exec(since);
+  return m ? Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2]] : 900;
+}
+
 /** A chart of about 60-120 points whatever the range. */
 function stepFor(since) {
-  const m = /^(\d+)([smhd])$/.exec(since);
-  const s = m ? Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2]] : 900;
+  const s = rangeSeconds(since);
   for (const step of [10, 30, 60, 300, 900, 3600, 4 * 3600]) if (s / step <= 120) return `${step}s`;
   return '86400s';
 }
