@@ -3,8 +3,8 @@
 // from range() (the fast path: generating 10 M rows through the ingest route would take minutes
 // and is what ingest-rate.ts measures), then each query the page polls timed R times: p50/p99,
 // and the ratio of p50 against the anchor, a plain SELECT count(*) FROM accept in the same run.
-// GET /v1/events goes through EventStore.query (the real code); the other routes' SQL is the
-// equivalent of what the query routes run (they live beside this in another branch).
+// Every query runs through the collector's own code (EventStore.query, the QUERY_ROUTES handlers),
+// without HTTP: the figure is the store's, not the loopback's.
 //   node dist/bench/collector/query-rate.js [events=10000000] [repeats=15]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parseEventQuery } from '../../src/collector/query.js';
 import { EventStore } from '../../src/collector/store.js';
+import { QUERY_ROUTES } from '../../src/collector/routes.js';
+import { AgentRuns } from '../../src/collector/agent-runs.js';
 
 const total = Number(process.argv[2] ?? 10_000_000);
 const repeats = Number(process.argv[3] ?? 15);
@@ -36,8 +38,8 @@ async function load(): Promise<number> {
     CASE WHEN i % 97 = 0 THEN 502 ELSE 200 END, 120, 5000, 0.5 + (i % 200) / 10.0, NULL, NULL, CASE WHEN i % 500 = 0 THEN 'probe-' || (i // 500) ELSE NULL END, NULL, NULL FROM range(${nHttp}) t(i)`);
   await c.run(`INSERT INTO hops SELECT ${total} + i, 'gw-' || (i % 8), 'hp-' || i, ${at(20_000)}, ${at(20_000)}, 'tcp4://t' || (i % 300) || ':80', '10.3.0.1:80', 4, 'open',
     60 + i % 4, 64, i % 4, 0.3, NULL, NULL, NULL, NULL, NULL FROM range(20000) t(i)`);
-  await c.run(`INSERT INTO probe SELECT ${total} + 20000 + i, 'gw-' || (i % 8), 'pr-' || (i // 100), ${at(20_000)}, ${at(20_000)}, ${at(20_000)}, 'run' || (i // 200), 'p' || (i % 200),
-    '10.1.0.5:51000', '10.2.0.7:8080', 200, 3.5, NULL, NULL FROM range(20000) t(i)`);
+  await c.run(`INSERT INTO probe SELECT ${total} + 20000 + i, 'prober', 'pr-' || (i // 100), ${at(20_000)}, ${at(20_000)}, 'run' || (i // 200), 'run' || (i // 200) || '-' || (i % 200),
+    i % 200, ${at(20_000)}, 200, 3.5, 'pod' || (i % 5), NULL, NULL FROM range(20000) t(i)`);
   await c.run(`INSERT INTO ingest_batches SELECT 'gw-' || (i % 8), 'r-' || i, 'r', i, 'accept', 5000, make_timestamp(${nowUs}::BIGINT - (i * 1000000)::BIGINT) FROM range(${Math.ceil(total / 5000)}) t(i)`);
   await c.run('CHECKPOINT');
   const s = (performance.now() - t0) / 1000;
@@ -45,18 +47,19 @@ async function load(): Promise<number> {
   return s;
 }
 
-const since = (ageS: number) => `make_timestamp(${nowUs - BigInt(ageS) * 1_000_000n}::BIGINT)`;
-
-/** The page's queries for a range of ageS seconds, as SQL equivalent to the routes'. */
-function pageQueries(ageS: number): Record<string, string> {
-  const w = `ts >= ${since(ageS)}`;
+/** What the page asks for a range of ageS seconds: each query route with the page's parameters. */
+function pageQueries(ageS: number): Record<string, [string, Record<string, string>]> {
+  const since = `${ageS}s`;
   return {
-    'clients/top': `SELECT client, "local", sum("count") n, count(DISTINCT agent), max(ts) FROM accept WHERE ${w} AND NOT summary AND client IS NOT NULL GROUP BY client, "local" ORDER BY n DESC, client LIMIT 20`,
-    'connections/series': `SELECT "local", epoch_ms(time_bucket(INTERVAL '${Math.max(10, Math.floor(ageS / 100))} seconds', ts)) b, sum("count") FROM accept WHERE ${w} GROUP BY ALL ORDER BY b`,
-    balance: `SELECT agent, CASE WHEN regexp_extract(server, ':([0-9]+)$', 1) = '80' THEN 'in' ELSE 'out' END leg, server, count(*), quantile_cont(latency_ms, 0.5), quantile_cont(latency_ms, 0.99), count(*) FILTER (WHERE status >= 500 OR error IS NOT NULL) FROM http WHERE ${w} GROUP BY ALL`,
-    agents: `SELECT agent, list(DISTINCT capability), epoch_ms(max(received)), count(*), sum(events) FROM ingest_batches WHERE received >= ${since(ageS)} GROUP BY agent`,
-    'hops/distribution': `SELECT hops, count(DISTINCT target) FROM hops WHERE ${w} GROUP BY hops ORDER BY hops`,
-    probes: `SELECT probe, agent, client, server, status, latency_ms, epoch_ms(ts) FROM probe WHERE run = 'run7' ORDER BY ts`,
+    'clients/top': ['GET /v1/clients/top', { since, limit: '20' }],
+    'connections/series': ['GET /v1/connections/series', { since, step: `${Math.max(10, Math.ceil(ageS / 120))}s` }],
+    balance: ['GET /v1/balance', { since }],
+    agents: ['GET /v1/agents', { since }],
+    'hops/distribution': ['GET /v1/hops/distribution', { since }],
+    probes: ['GET /v1/probes', { run: 'run7' }],
+    events: ['GET /v1/events', { since, limit: '100' }],
+    'events agent+service': ['GET /v1/events', { since, agent: 'gw-3', local: '10.0.3.1:80', limit: '100' }],
+    'clients/top service': ['GET /v1/clients/top', { since, service: '10.0.3.1:80', limit: '20' }],
   };
 }
 
@@ -76,21 +79,21 @@ try {
   const loadS = await load();
   const inst = await DuckDBInstance.create(db);
   const c = await inst.connect();
-  const events = await EventStore.open(db, { retentionMs: 0 });
+  const store = await EventStore.open(db, { retentionMs: 0 });
   const anchor = await time(() => c.runAndReadAll('SELECT count(*) FROM accept'));
   console.log(`collector page queries over ${total} stored events (bulk load ${loadS.toFixed(1)} s), ${repeats} runs each after one warm-up`);
   console.log(`  anchor: SELECT count(*) FROM accept  p50 ${anchor.p50.toFixed(2)} ms`);
-  for (const [label, ageS] of [['15 min', 900], ['24 h (everything)', spanS]] as const) {
+  const ctx = { store, agentRuns: await AgentRuns.open(store) };
+  for (const [label, ageS] of [['15 min (the page default)', 900], ['24 h (everything)', spanS]] as const) {
     console.log(` range ${label}:`);
-    const rows: [string, () => Promise<unknown>][] = Object.entries(pageQueries(ageS)).map(([k, sql]) => [k, () => c.runAndReadAll(sql)]);
-    rows.push(['events (limit 100)', () => events.query(parseEventQuery(new URLSearchParams({ since: `${ageS}s`, limit: '100' })))]);
-    rows.push(['events agent+service', () => events.query(parseEventQuery(new URLSearchParams({ since: `${ageS}s`, agent: 'gw-3', local: '10.0.3.1:80', limit: '100' })))]);
-    for (const [k, fn] of rows) {
-      const r = await time(fn);
+    for (const [k, [route, params]] of Object.entries(pageQueries(ageS))) {
+      const search = new URLSearchParams(params);
+      const run = route === 'GET /v1/events' ? () => store.query(parseEventQuery(search)) : () => QUERY_ROUTES[route](search, ctx);
+      const r = await time(run);
       console.log(`  ${k.padEnd(22)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  (${(r.p50 / anchor.p50).toFixed(1)} x anchor)`);
     }
   }
-  await events.close();
+  await store.close();
   c.closeSync(); inst.closeSync();
 } finally {
   rmSync(dir, { recursive: true, force: true });
