@@ -152,6 +152,13 @@ test('the collector page shows ingested data, filters through the URL, and raise
   assert.deepEqual((await rows(page, 't-events')).map((r) => r[4]), gw1.map((e) => e.client));
   await page.screenshot({ path: join(OUT, 'collector-page-filtered.png'), fullPage: true });
 
+  // Live: what arrives now shows on the next poll (every 5 s), without a reload.
+  const late = recentAccept(3, '10.0.0.2:80', 0);
+  n = await loadCount(page);
+  assert.equal((await postBatch(c.url, 'gw-1', 'accept', 'r1-3', ndjson([late]), auth)).status, 200);
+  await loadedAfter(page, n);
+  assert.deepEqual((await rows(page, 't-events')).map((r) => r[4]), [...gw1, late].map((e) => e.client));
+
   assert.deepEqual(problems, []);
   await browser.close();
   assert.equal(await c.stop(), 0);

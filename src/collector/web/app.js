@@ -274,9 +274,13 @@ function status(text, error = false) {
   p.className = error ? 'error' : '';
 }
 
+let generation = 0;
+
+/** Refreshes now and then every POLL_MS; a newer poll (a filter changed) supersedes the older one's timer. */
 function poll() {
   clearTimeout(timer);
-  void refresh().finally(() => { timer = setTimeout(poll, POLL_MS); });
+  const mine = ++generation;
+  void refresh().finally(() => { if (mine === generation && !document.hidden) timer = setTimeout(poll, POLL_MS); });
 }
 
 function showState() {
