@@ -17,6 +17,7 @@ need ip iproute2
 need tcpdump tcpdump
 need python3 python3
 need make make
+need /usr/bin/chromium chromium   # the web page's browser test (playwright-core drives it)
 if ! ldconfig -p 2>/dev/null | grep -q 'libbpf.so.1 '; then missing+=(libbpf1); fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
