@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sets tcplens up on a fresh Debian machine and builds it: apt packages (only those missing),
 # npm packages, vmlinux.h from this kernel's BTF, the BPF objects, the TypeScript. Idempotent.
+# --tests also installs what only the tests need (the browser for the web page's test), so a user
+# who runs the demo does not download a browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,9 @@ need ip iproute2
 need tcpdump tcpdump
 need python3 python3
 need make make
+if [ "${1:-}" = --tests ]; then
+  need /usr/bin/chromium chromium   # the web page's browser test (playwright-core drives it)
+fi
 if ! ldconfig -p 2>/dev/null | grep -q 'libbpf.so.1 '; then missing+=(libbpf1); fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

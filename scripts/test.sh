@@ -8,7 +8,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "  hint: sudo $0" >&2
   exit 1
 fi
-./scripts/setup.sh
+./scripts/setup.sh --tests
 # One test file at a time: kernel tests count programs and attachments they made. Every test and
 # every file has a time limit, so a hang fails within minutes and names itself.
 node --test --test-concurrency=1 --test-timeout=480000 dist/test/unit/ dist/test/kernel/ dist/test/e2e/

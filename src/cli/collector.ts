@@ -2,11 +2,9 @@
 // closes the listener first (no new batch is accepted) and the store last (folds its log in).
 import { isIP } from 'node:net';
 import { TcplensError } from '../errors.js';
-import { onCleanup, untilStopped } from '../lifecycle.js';
-import { CollectorMetrics } from '../collector/metrics.js';
-import { createCollectorServer, DEFAULT_MAX_BODY } from '../collector/server.js';
-import { EventStore } from '../collector/store.js';
-import { AgentRuns } from '../collector/agent-runs.js';
+import { untilStopped } from '../lifecycle.js';
+import { DEFAULT_MAX_BODY } from '../collector/server.js';
+import { startCollectorService } from '../collector/service.js';
 import { readToken } from './collector-agent-flags.js';
 import { durationFlag, formatDuration, helpText, parseFlags, type FlagTable, noArguments } from './flags.js';
 
@@ -89,23 +87,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const o = collectorOptions(v);
-  const store = await EventStore.open(o.db, { retentionMs: o.retentionMs });
-  onCleanup('collector store', () => store.close());
-  const metrics = new CollectorMetrics(() => store.sizeBytes());
-  for (const [agent, ms] of await store.agentsLastSeen()) metrics.seen(agent, ms);
-  await store.enforceRetention();
-  const agentRuns = await AgentRuns.open(store);
-  onCleanup('collector agent reports', () => agentRuns.close());
-  const server = createCollectorServer({ store, metrics, token: o.token, maxBodyBytes: o.maxBodyBytes, agentRuns });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new TcplensError('TCPLENS_ERR_SYSCALL', `cannot listen on ${v.listen}: ${e.code ?? e.message}`,
-      e.code === 'EADDRINUSE' ? 'another process serves that port; pick another with --listen' : 'check the address is one of this host\'s')));
-    server.listen(o.listen.port, o.listen.host, () => resolve());
-  });
-  onCleanup('collector listener', () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }));
-  const addr = server.address();
-  const where = typeof addr === 'object' && addr ? (addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`) : String(v.listen);
-  process.stderr.write(`tcplens collector: listening on http://${where} (db ${o.db}, retention ${o.retentionMs ? formatDuration(BigInt(o.retentionMs) * 1_000_000n) : 'none'}${o.token ? ', token required' : ''})\n`);
+  const service = await startCollectorService(o);
+  process.stderr.write(`tcplens collector: listening on ${service.url} (db ${o.db}, retention ${o.retentionMs ? formatDuration(BigInt(o.retentionMs) * 1_000_000n) : 'none'}${o.token ? ', token required' : ''})\n`);
   await untilStopped();
   return 0;
 }

@@ -8,7 +8,8 @@ import { labRequest } from './lab-options.js';
 import { formatStatus, labStatus } from '../lab/status.js';
 import { listLabs, readState } from '../lab/state.js';
 import { validateName } from '../lab/topology.js';
-import { runDemo } from '../lab/demo.js';
+import { runDemo, type DemoShip } from '../lab/demo.js';
+import { demoCollectorFlags, demoWithCollector } from './demo-collector.js';
 
 const name = { type: 'string', arg: 'NAME', help: 'which lab (default: lab; demo: demo)' } as const;
 const help = { type: 'boolean', short: 'h', help: 'this help' } as const;
@@ -30,7 +31,7 @@ const tables = {
   status: { name: { ...name, help: 'which lab (default: every lab that is up)' }, json: { type: 'boolean', help: 'one JSON object' }, verbose, help },
   exec: { name: { ...name, help: 'which lab (default: the only one up)' }, verbose, help },
   demo: { name: { ...name, help: 'lab name for the demo (default: demo)' }, ...shape,
-    keep: { type: 'boolean', help: 'leave the lab up afterwards (tcplens lab down --name demo removes it)' }, verbose, help },
+    keep: { type: 'boolean', help: 'leave the lab up afterwards (tcplens lab down --name demo removes it)' }, ...demoCollectorFlags, verbose, help },
 } satisfies Record<string, FlagTable>;
 
 const usage: Record<keyof typeof tables, string> = {
@@ -38,7 +39,7 @@ const usage: Record<keyof typeof tables, string> = {
   down: 'tcplens lab down [--name NAME]',
   status: 'tcplens lab status [--name NAME] [--json]',
   exec: 'tcplens lab exec [--name NAME] NODE -- CMD [ARGS...]',
-  demo: 'tcplens lab demo [--keep] [--clients N] [--servers N | --gateways N --pods M [--skew SPEC]] [--hops a,b,...] [-6]',
+  demo: 'tcplens lab demo [--keep] [--clients N] [--servers N | --gateways N --pods M [--skew SPEC]] [--hops a,b,...] [-6] [--collector [--collector-listen HOST:PORT]]',
 };
 
 const overview = `usage: tcplens lab <up|down|status|exec|demo> [flags]
@@ -122,8 +123,11 @@ async function runLab(argv: string[]): Promise<number> {
     }
     case 'exec':
       return exec(f.name as string | undefined, f._, command);
-    case 'demo':
-      return runDemo(labRequest(f as never, { name: 'demo', clients: 3, hops: '0,1,2' }), { keep: f.keep as boolean, log: say });
+    case 'demo': {
+      const req = labRequest(f as never, { name: 'demo', clients: 3, hops: '0,1,2' });
+      const demo = (ship?: DemoShip) => runDemo(req, { keep: f.keep as boolean, log: say, ship });
+      return f.collector ? demoWithCollector(f['collector-listen'] as string, demo) : demo();
+    }
   }
 }
 

@@ -149,33 +149,35 @@ function bad(where: string, why: string): never {
     'each line must be one JSON object exactly as `tcplens <capability> --json` prints it');
 }
 
-function checkScalar(v: unknown, f: Field, where: string): string | number | bigint | boolean {
+// `where` and `sep` make the location (`line 3: time`, `line 3: toa.kind`) only when a value is
+// refused: built for every field of every record, that string was a good part of ingest's cost.
+function checkScalar(v: unknown, f: Field, where: string, sep: string): string | number | bigint | boolean {
   switch (f.type) {
     case 'string':
-      if (typeof v !== 'string') bad(where, `expected a string, got ${typeName(v)}`);
-      if (v.length > MAX_STRING) bad(where, `longer than ${MAX_STRING} characters`);
-      if (f.values && !f.values.includes(v)) bad(where, `'${v.slice(0, 40)}' is not one of ${f.values.join(', ')}`);
+      if (typeof v !== 'string') bad(`${where}${sep}${f.name}`, `expected a string, got ${typeName(v)}`);
+      if (v.length > MAX_STRING) bad(`${where}${sep}${f.name}`, `longer than ${MAX_STRING} characters`);
+      if (f.values && !f.values.includes(v)) bad(`${where}${sep}${f.name}`, `'${v.slice(0, 40)}' is not one of ${f.values.join(', ')}`);
       return v;
     case 'int':
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) bad(where, `expected a 32-bit whole number, got ${typeName(v)}`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) bad(`${where}${sep}${f.name}`, `expected a 32-bit whole number, got ${typeName(v)}`);
       return v;
     case 'bigint':
-      if (typeof v !== 'number' || !Number.isSafeInteger(v)) bad(where, `expected a whole number, got ${typeName(v)}`);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) bad(`${where}${sep}${f.name}`, `expected a whole number, got ${typeName(v)}`);
       return BigInt(v);
     case 'number':
-      if (typeof v !== 'number' || !Number.isFinite(v)) bad(where, `expected a number, got ${typeName(v)}`);
+      if (typeof v !== 'number' || !Number.isFinite(v)) bad(`${where}${sep}${f.name}`, `expected a number, got ${typeName(v)}`);
       return v;
     case 'bool':
-      if (typeof v !== 'boolean') bad(where, `expected true or false, got ${typeName(v)}`);
+      if (typeof v !== 'boolean') bad(`${where}${sep}${f.name}`, `expected true or false, got ${typeName(v)}`);
       return v;
     case 'time': {
-      if (typeof v !== 'string' || !ISO_UTC.test(v)) bad(where, `expected a UTC time like 2026-12-01T21:00:00.000Z, got ${typeName(v)}`);
+      if (typeof v !== 'string' || !ISO_UTC.test(v)) bad(`${where}${sep}${f.name}`, `expected a UTC time like 2026-12-01T21:00:00.000Z, got ${typeName(v)}`);
       const ms = Date.parse(v);
-      if (Number.isNaN(ms) || new Date(ms).toISOString() !== v) bad(where, `'${v}' is not a valid time`);
+      if (Number.isNaN(ms) || new Date(ms).toISOString() !== v) bad(`${where}${sep}${f.name}`, `'${v}' is not a valid time`);
       return BigInt(ms) * 1000n;
     }
     default:
-      return bad(where, 'unexpected field type');
+      return bad(`${where}${sep}${f.name}`, 'unexpected field type');
   }
 }
 
@@ -187,18 +189,26 @@ function typeName(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
+const namesOf = new WeakMap<Field[], Set<string>>();
+/** The field names of a list, as a set made once (looked up for every key of every record). */
+function fieldNames(fields: Field[]): Set<string> {
+  let names = namesOf.get(fields);
+  if (!names) { names = new Set(fields.map((f) => f.name)); namesOf.set(fields, names); }
+  return names;
+}
+
 function checkObject(v: unknown, fields: Field[], where: string): void {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(where, `expected an object, got ${typeName(v)}`);
   const o = v as Record<string, unknown>;
   for (const f of fields) {
     const fv = o[f.name];
-    const at = `${where}.${f.name}`;
-    if (fv === undefined) { if (!f.optional) bad(at, 'missing'); continue; }
-    if (fv === null) { if (!f.nullable) bad(at, 'must not be null'); continue; }
-    if (typeof f.type === 'object') checkObject(fv, f.type.object, at);
-    else checkScalar(fv, f, at);
+    if (fv === undefined) { if (!f.optional) bad(`${where}.${f.name}`, 'missing'); continue; }
+    if (fv === null) { if (!f.nullable) bad(`${where}.${f.name}`, 'must not be null'); continue; }
+    if (typeof f.type === 'object') checkObject(fv, f.type.object, `${where}.${f.name}`);
+    else checkScalar(fv, f, where, '.');
   }
-  for (const k of Object.keys(o)) if (!fields.some((f) => f.name === k)) bad(`${where}.${k}`, 'unexpected key');
+  const names = fieldNames(fields);
+  for (const k of Object.keys(o)) if (!names.has(k)) bad(`${where}.${k}`, 'unexpected key');
 }
 
 /**
@@ -212,25 +222,25 @@ export function recordToRow(schema: CapabilitySchema, rec: unknown, where: strin
   let timeUs: bigint | null = null;
   for (const f of schema.fields) {
     const v = o[f.name];
-    const at = `${where}: ${f.name}`;
     if (v === undefined) {
-      if (!f.optional) bad(at, 'missing');
+      if (!f.optional) bad(`${where}: ${f.name}`, 'missing');
       values.push(null);
     } else if (v === null) {
-      if (!f.nullable) bad(at, 'must not be null');
+      if (!f.nullable) bad(`${where}: ${f.name}`, 'must not be null');
       values.push(null);
     } else if (typeof f.type === 'object') {
-      checkObject(v, f.type.object, at);
+      checkObject(v, f.type.object, `${where}: ${f.name}`);
       values.push(JSON.stringify(v));
     } else {
-      const sv = checkScalar(v, f, at);
+      const sv = checkScalar(v, f, where, ': ');
       if (f.name === schema.timeField) timeUs = sv as bigint;
       values.push(sv);
     }
   }
   let extra: Record<string, unknown> | null = null;
+  const names = fieldNames(schema.fields);
   for (const k of Object.keys(o)) {
-    if (schema.fields.some((f) => f.name === k)) continue;
+    if (names.has(k)) continue;
     if (RESERVED_KEYS.includes(k)) bad(`${where}: ${k}`, 'reserved: the collector adds it to every record');
     (extra ??= {})[k] = o[k];
   }

@@ -12,6 +12,7 @@ import type { CollectorMetrics } from './metrics.js';
 import { splitBatchId, type EventStore } from './store.js';
 import { agentReportOf, type AgentRuns } from './agent-runs.js';
 import { QUERY_ROUTES } from './routes.js';
+import { staticFile } from './web/static.js';
 
 export interface ServerOptions {
   store: EventStore;
@@ -84,6 +85,12 @@ export function createCollectorServer(opts: ServerOptions): Server {
 async function handle(req: IncomingMessage, res: ServerResponse, opts: ServerOptions): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://collector');
   const route = `${req.method} ${url.pathname}`;
+  // The web page (no data in it, so no token: the page asks for one and sends it with its queries).
+  const page = req.method === 'GET' ? await staticFile(url.pathname) : null;
+  if (page) {
+    res.writeHead(200, { ...page.headers, 'content-length': page.body.length });
+    return void res.end(page.body);
+  }
   const known = ['POST /v1/events', 'GET /v1/events', 'GET /metrics', ...Object.keys(QUERY_ROUTES)];
   if (!known.includes(route)) {
     const path = known.find((k) => k.endsWith(` ${url.pathname}`));

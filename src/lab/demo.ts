@@ -19,6 +19,7 @@ import type { LabState } from './state.js';
 import { formatHops, probeVipHops, type HopRow } from './demo-hops.js';
 import { formatHttp, startHttpCapture, type DemoHttp } from './demo-http.js';
 import { demoBalance } from './demo-balance.js';
+import type { HttpExchange } from '../net/http1.js';
 
 const run = promisify(execFile);
 
@@ -126,7 +127,10 @@ export function formatDemo(state: LabState, rows: DemoRow[], acceptNote: string 
   ].join('\n');
 }
 
-export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line: string) => void }): Promise<number> {
+/** Where the demo hands on what its capabilities recorded (lab demo --collector ships them). */
+export interface DemoShip { accept(r: AcceptRecord): void; http(e: HttpExchange): void }
+
+export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line: string) => void; ship?: DemoShip }): Promise<number> {
   const t0 = performance.now();
   const lab = await buildLab(req, opts.log);
   const state = lab.state;
@@ -176,6 +180,8 @@ export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line
     const hops: HopRow[] = probed.map((p) => ({ ...p, accepted: rows.find((r) => r.client === p.client && r.family === p.family)?.acceptHops ?? null }));
     process.stdout.write(formatDemo(state, rows, note, hops, http ? formatHttp(http.exchanges, httpDrops, sent.length) : []));
     shown = true;
+    for (const r of tracer?.events ?? []) opts.ship?.accept(r);
+    for (const e of http?.exchanges ?? []) opts.ship?.http(e);
     if (opts.keep) {
       process.stdout.write([
         `  The lab stays up (--keep). Look around:`,
