@@ -16,7 +16,7 @@ import {
   BPFFS_ROOT, bpffsDir, cgroupId, closeFd, createLink, mapInfo, onBpffs, pinFd, updateLink,
 } from '../../kernel/pins.js';
 import { removePin, retireLink, swapLinkPrograms, sweepStrays } from '../shared/pinned-links.js';
-import { withLock } from '../toa/lock.js';
+import { withLock } from '../shared/lock.js';
 import {
   ACCEL_LINK_PIN, ACCEL_MAP_PINS, ACCEL_NEW_PREFIX, ACCEL_OBJECT, ACCEL_PROGRAMS, ACCEL_SHARED_MAPS, accelLockPath, accelPinDir, readPinnedAccel,
   type AccelMapPin, type PinnedAccel,

@@ -6,7 +6,8 @@ import { objectPath } from '../../kernel/paths.js';
 import { numPossibleCpus } from '../../kernel/bpf-map.js';
 import { cgroup2Mount } from '../../kernel/cgroup.js';
 import { cgroupPathById, closeFd, pinnedMap, progFdById, progInfo } from '../../kernel/pins.js';
-import { linkDetached, lockHolder } from '../shared/pinned-links.js';
+import { linkDetached } from '../shared/pinned-links.js';
+import { lockHolder } from '../shared/lock.js';
 import { ACCEL_LINK_PIN, ACCEL_OBJECT, ACCEL_PROGRAMS, accelLockPath, accelPinDir, readPinnedAccel, type AccelProgram } from './pinned.js';
 
 export type AccelCounters = Record<'lost' | 'established' | 'filtered' | 'inserted' | 'not_local' | 'insert_failed' | 'redirected_msgs' |

@@ -6,7 +6,7 @@ import { objectPath } from '../../kernel/paths.js';
 import { numPossibleCpus } from '../../kernel/bpf-map.js';
 import { cgroup2Mount } from '../../kernel/cgroup.js';
 import { cgroupPathById, closeFd, pinnedMap, progFdById, progInfo } from '../../kernel/pins.js';
-import { lockHolder } from '../shared/pinned-links.js';
+import { lockHolder } from '../shared/lock.js';
 import { decodeToaTables, dialectText, rodataUint } from '../shared/toa-tables.js';
 import { LINK_PIN, PROGRAMS, TOA_OBJECT, readPinned, toaLockPath, toaPinDir, type ToaProgram } from './pinned.js';
 

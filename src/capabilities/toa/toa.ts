@@ -19,7 +19,7 @@ import {
 import { removePin, retireLink, swapLinkPrograms, sweepStrays } from '../shared/pinned-links.js';
 import type { Cidr } from '../../net/addr.js';
 import type { ToaDialect } from '../../net/toa.js';
-import { withLock } from './lock.js';
+import { withLock } from '../shared/lock.js';
 import { undoSaveSyn, type SaveSynUndo } from '../shared/save-syn.js';
 import { MAX_TRUSTED, toaTablesRodata } from '../shared/toa-tables.js';
 import {
