@@ -165,10 +165,20 @@ function attachThenSwap(obj: BpfObject, old: PinnedAccel, cgroup: string, dir: s
     for (const path of fresh) removePin(path);
     throw e;
   }
+  pauseForTests();
   const oldSockops = old.links.get('accel_sockops');
   if (oldSockops) retireLink(oldSockops.fd);
   if (oldMsg && !keepMsgLink) retireLink(oldMsg.fd);
   for (const path of fresh) renameSync(path, path.replace(`/${NEW_PREFIX}`, '/'));
+}
+
+/** Tests only: TCPLENS_ACCEL_TEST_PAUSE_MS holds an enable half way (new links attached, the old
+ * ones not yet retired, the new pins not renamed) so a test can signal it there. */
+function pauseForTests(): void {
+  const ms = Number(process.env.TCPLENS_ACCEL_TEST_PAUSE_MS ?? 0);
+  if (!(ms > 0)) return;
+  process.stderr.write('tcplens: accel enable paused half way (TCPLENS_ACCEL_TEST_PAUSE_MS)\n');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function sweepAccelStrays(dir: string, notes: string[]): void {
