@@ -62,8 +62,9 @@ export function accelStatusText(s: AccelStatus): string {
   ];
   if (s.counters) rows.push(['counters', accelCountersLine(s.counters)]);
   if (s.programs.some((p) => p.runCnt > 0)) rows.push(['cost', s.programs.map((p) => `${p.program} ${p.nsPerRun ?? '-'} ns/run over ${p.runCnt} runs`).join(', ')]);
-  rows.push(['note', 'connections from before enable, to other hosts or namespaces go the normal way; small writes (1 KiB bulk) measured SLOWER ' +
-    'with accel (0.76x), and a blocking recv() after shutdown(SHUT_WR) can fail with EAGAIN: measure with bench/accel']);
+  rows.push(['note', 'connections from before enable, to other hosts or namespaces go the normal way; measured SLOWER with accel: ' +
+    'bulk in small writes (1 KiB: 0.71x) and the p99 of busy-polling readers; a blocking recv() after shutdown(SHUT_WR) can fail with EAGAIN. ' +
+    'Measure on your host: node dist/bench/accel/accel-bench.js']);
   if (s.busy) rows.push(['busy', `an enable/disable is running (pid ${s.busy})`]);
   for (const p of s.problems) rows.push(['problem', p]);
   const head = `tcplens accel: enabled${s.complete ? '' : ' (INCOMPLETE: run `tcplens accel enable ...` again, or `tcplens accel disable`)'}\n`;

@@ -19,6 +19,7 @@ import type { LabState } from './state.js';
 import { formatHops, probeVipHops, type HopRow } from './demo-hops.js';
 import { formatHttp, startHttpCapture, type DemoHttp } from './demo-http.js';
 import { demoBalance } from './demo-balance.js';
+import { demoAccel } from './demo-accel.js';
 import type { HttpExchange } from '../net/http1.js';
 
 const run = promisify(execFile);
@@ -178,7 +179,13 @@ export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line
     const probed = await probeVipHops(state).catch((e) => { note = `${note ? `${note}; ` : ''}tcplens hops could not run: ${(e as Error).message}`; return []; });
     throwIfStopped('after the hop probes');
     const hops: HopRow[] = probed.map((p) => ({ ...p, accepted: rows.find((r) => r.client === p.client && r.family === p.family)?.acceptHops ?? null }));
+    opts.log('accel: a local connection, plain then accelerated');
+    const accel = await demoAccel(state, opts.log).catch((e) => {
+      if (stopSignal.aborted) throw e;
+      return [`  tcplens accel could not run: ${(e as Error).message}`];
+    });
     process.stdout.write(formatDemo(state, rows, note, hops, http ? formatHttp(http.exchanges, httpDrops, sent.length) : []));
+    process.stdout.write(`${accel.join('\n')}\n\n`);
     shown = true;
     for (const r of tracer?.events ?? []) opts.ship?.accept(r);
     for (const e of http?.exchanges ?? []) opts.ship?.http(e);

@@ -2,7 +2,8 @@
 // to the balancer address the server's socket saw, and leave nothing behind (unless --keep).
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { repoRoot } from '../../src/kernel/paths.js';
 import { labDown, leftovers } from '../../src/lab/lab.js';
@@ -12,8 +13,14 @@ const name = `d${process.pid}`;
 
 after(async () => {
   await labDown(name).catch(() => {});
+  await labDown(`${name}i`).catch(() => {});
   await labDown(`${name}k`).catch(() => {});
 });
+
+function accelPrograms(): number[] {
+  const progs = JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' })) as { id: number; name?: string }[];
+  return progs.filter((p) => p.name === 'accel_sockops' || p.name === 'accel_msg').map((p) => p.id);
+}
 
 function demo(args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync(process.execPath, [CLI, 'lab', 'demo', ...args], { encoding: 'utf8', timeout: 90000 });
@@ -46,7 +53,31 @@ test('the demo shows, for every client, the balancer on the server socket and th
     assert.equal(probed, String(Number(routers) + 1), `tcplens hops: ${hopRows.join(' | ')}`);
     assert.equal(accepted, String(Number(routers) + 1), `tcplens accept: ${hopRows.join(' | ')}`);
   }
+  // accel: a local connection in a server node, plain then accelerated; its counters say every byte
+  // sent took the fast path (0 if accel stopped redirecting), then it is disabled again.
+  const a = /plain (\d+) MB\/s, accel (\d+) MB\/s \((\d+\.\d+)x\); redirected (\d+) bytes of the (\d+) bytes sent \(all of them\); disabled again, nothing attached or pinned/.exec(r.out);
+  assert.ok(a, `accel section missing or wrong:\n${r.out}`);
+  assert.equal(a[4], a[5], 'bytes redirected = bytes sent');
+  assert.equal(Number(a[5]), 256 << 20);
+  assert.deepEqual(accelPrograms(), [], 'no accel program left loaded');
   assert.deepEqual(leftovers(name), [], 'the demo took its lab down');
+});
+
+test('demo interrupted while accel is on: nothing attached, pinned or left in a cgroup', async () => {
+  const n = `${name}i`;
+  const child = spawn(process.execPath, [CLI, 'lab', 'demo', '--name', n, '--clients', '1', '--servers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 90000);
+  let err = '';
+  child.stderr.on('data', (d) => {
+    err += d;
+    if (/accel: enabled on/.test(err)) child.kill('SIGINT');
+  });
+  const [code] = await once(child, 'exit');
+  clearTimeout(timer);
+  assert.match(err, /accel: enabled on/, err);
+  assert.notEqual(code, 0, 'an interrupted demo does not report success');
+  assert.deepEqual(accelPrograms(), [], 'no accel program left loaded');
+  assert.deepEqual(leftovers(n), [], `nothing of the lab left: ${err}`);
 });
 
 test('demo --keep leaves the lab up for a look around', async () => {

@@ -14,7 +14,7 @@ import { toaTablesRodata } from '../../src/capabilities/shared/toa-tables.js';
 import { parseCidr } from '../../src/net/addr.js';
 import { DEFAULT_DIALECTS } from '../../src/net/toa.js';
 import { toaLockPath } from '../../src/capabilities/toa/pinned.js';
-import { processStart } from '../../src/capabilities/toa/lock.js';
+import { processStart } from '../../src/capabilities/shared/lock.js';
 import { Lines } from './helpers/netns.js';
 import { SERVERS, ToaHarness, WRITE_ACK, claimed, shown, type CliResult } from './helpers/toa-harness.js';
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, processStart, withLock } from '../../src/capabilities/toa/lock.js';
+import { acquireLock, processStart, withLock } from '../../src/capabilities/shared/lock.js';
 import type { TcplensError } from '../../src/errors.js';
 
 function tempLock(t: { after(fn: () => void): void }): string {

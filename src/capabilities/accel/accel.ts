@@ -7,18 +7,17 @@
 // map's program into the socket at insert), so old and new programs must agree on the maps.
 // Enable over an enable on the same cgroup swaps both links' programs in place (BPF_LINK_UPDATE);
 // on another cgroup the new sock_ops link is attached before the old one goes.
-import { readdirSync, renameSync, rmdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { renameSync } from 'node:fs';
+import { join } from 'node:path';
 import { BpfObject } from '../../kernel/bpf-object.js';
 import { objectPath } from '../../kernel/paths.js';
 import { TcplensError } from '../../errors.js';
-import {
-  BPFFS_ROOT, bpffsDir, cgroupId, closeFd, createLink, mapInfo, onBpffs, pinFd, updateLink,
-} from '../../kernel/pins.js';
+import { BPFFS_ROOT, bpffsDir, cgroupId, closeFd, createLink, onBpffs, pinFd, updateLink } from '../../kernel/pins.js';
 import { removePin, retireLink, swapLinkPrograms, sweepStrays } from '../shared/pinned-links.js';
-import { withLock } from '../toa/lock.js';
+import { NEW_PREFIX, pinObjectMaps, removePinDir, reusePinnedMaps } from '../shared/pinned-dir.js';
+import { withLock } from '../shared/lock.js';
 import {
-  ACCEL_LINK_PIN, ACCEL_MAP_PINS, ACCEL_NEW_PREFIX, ACCEL_OBJECT, ACCEL_PROGRAMS, ACCEL_SHARED_MAPS, accelLockPath, accelPinDir, readPinnedAccel,
+  ACCEL_LINK_PIN, ACCEL_MAP_PINS, ACCEL_OBJECT, ACCEL_PROGRAMS, ACCEL_SHARED_MAPS, accelLockPath, accelPinDir, readPinnedAccel,
   type AccelMapPin, type PinnedAccel,
 } from './pinned.js';
 import { readAccelCounters, type AccelCounters } from './status.js';
@@ -81,7 +80,7 @@ export function enableAccel(cfg: AccelConfig, dir = accelPinDir()): AccelEnableR
       const obj = BpfObject.open(objectPath(ACCEL_OBJECT));
       try {
         obj.setRodata(accelRodata(cfg.ports));
-        const shared = shareMaps(obj, old, notes);
+        const shared = reusePinnedMaps(obj, old.maps, ACCEL_SHARED_MAPS, misfitNote, notes);
         obj.load();
         const sameMap = shared.has('socks');
         let action: AccelEnableReport['action'];
@@ -92,7 +91,7 @@ export function enableAccel(cfg: AccelConfig, dir = accelPinDir()): AccelEnableR
           attachThenSwap(obj, old, cfg.cgroup, dir, sameMap);
           action = old.links.size ? 'replaced' : 'enabled';
         }
-        pinMaps(obj, dir, shared);
+        pinObjectMaps(obj, 'accel', dir, ACCEL_MAP_PINS, shared);
         sweepAccelStrays(dir, notes);
         return { dir, action, keptSockets: sameMap, notes };
       } finally {
@@ -126,36 +125,14 @@ export function disableAccel(dir = accelPinDir()): AccelDisableReport | null {
     } finally {
       st.close();
     }
-    const removed: string[] = [];
-    for (const name of readdirSync(dir)) {
-      removePin(join(dir, name));
-      removed.push(name);
-    }
-    rmdirSync(dir);
-    const parent = dirname(dir);
-    if (parent !== BPFFS_ROOT && parent.startsWith(`${BPFFS_ROOT}/`)) {
-      try { rmdirSync(parent); } catch { /* other capabilities still pin there */ }
-    }
+    const removed = removePinDir(dir);
     return { dir, removed, counters, notes };
   }, LOCK_CODE);
 }
 
-function shareMaps(obj: BpfObject, old: PinnedAccel, notes: string[]): Set<AccelMapPin> {
-  const shared = new Set<AccelMapPin>();
-  for (const name of ACCEL_SHARED_MAPS) {
-    const fd = old.maps.get(name);
-    if (fd === undefined) continue;
-    const want = obj.map(name);
-    const have = mapInfo(fd);
-    if (have.type !== want.type || have.keySize !== want.keySize || have.valueSize !== want.valueSize || have.maxEntries !== want.maxEntries) {
-      notes.push(`the pinned ${name} map has another layout (tcplens was upgraded): starting it afresh` +
-        (name === 'socks' ? '; connections accelerated until now go on as plain TCP once the old map is gone' : ''));
-      continue;
-    }
-    obj.reuseMap(name, fd);
-    shared.add(name);
-  }
-  return shared;
+function misfitNote(name: AccelMapPin): string {
+  return `the pinned ${name} map has another layout (tcplens was upgraded): starting it afresh` +
+    (name === 'socks' ? '; connections accelerated until now go on as plain TCP once the old map is gone' : '');
 }
 
 /** Swap each pinned link to its new program; on failure put back the ones already swapped. */
@@ -174,13 +151,13 @@ function attachThenSwap(obj: BpfObject, old: PinnedAccel, cgroup: string, dir: s
     if (keepMsgLink) {
       updateLink(oldMsg.fd, obj.program('accel_msg').fd);
     } else {
-      const path = join(dir, ACCEL_NEW_PREFIX + ACCEL_LINK_PIN.accel_msg);
+      const path = join(dir, NEW_PREFIX + ACCEL_LINK_PIN.accel_msg);
       removePin(path);
       const fd = createLink(obj.program('accel_msg').fd, obj.map('socks').fd, BPF_SK_MSG_VERDICT, 'accel_msg on the socks map');
       try { pinFd(fd, path); } finally { closeFd(fd); }
       fresh.push(path);
     }
-    const path = join(dir, ACCEL_NEW_PREFIX + ACCEL_LINK_PIN.accel_sockops);
+    const path = join(dir, NEW_PREFIX + ACCEL_LINK_PIN.accel_sockops);
     removePin(path);
     obj.attachCgroup('accel_sockops', cgroup).pin(path);
     fresh.push(path);
@@ -188,22 +165,20 @@ function attachThenSwap(obj: BpfObject, old: PinnedAccel, cgroup: string, dir: s
     for (const path of fresh) removePin(path);
     throw e;
   }
+  pauseForTests();
   const oldSockops = old.links.get('accel_sockops');
   if (oldSockops) retireLink(oldSockops.fd);
   if (oldMsg && !keepMsgLink) retireLink(oldMsg.fd);
-  for (const path of fresh) renameSync(path, path.replace(`/${ACCEL_NEW_PREFIX}`, '/'));
+  for (const path of fresh) renameSync(path, path.replace(`/${NEW_PREFIX}`, '/'));
 }
 
-/** Pin what the new object made for itself (rodata always; shared maps are pinned already). */
-function pinMaps(obj: BpfObject, dir: string, shared: Set<AccelMapPin>): void {
-  for (const name of ACCEL_MAP_PINS) {
-    if (shared.has(name)) continue;
-    const fd = obj.map(name === 'rodata' ? 'accel.rodata' : name).fd;
-    const tmp = join(dir, ACCEL_NEW_PREFIX + name);
-    removePin(tmp);
-    pinFd(fd, tmp);
-    renameSync(tmp, join(dir, name));
-  }
+/** Tests only: TCPLENS_ACCEL_TEST_PAUSE_MS holds an enable half way (new links attached, the old
+ * ones not yet retired, the new pins not renamed) so a test can signal it there. */
+function pauseForTests(): void {
+  const ms = Number(process.env.TCPLENS_ACCEL_TEST_PAUSE_MS ?? 0);
+  if (!(ms > 0)) return;
+  process.stderr.write('tcplens: accel enable paused half way (TCPLENS_ACCEL_TEST_PAUSE_MS)\n');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function sweepAccelStrays(dir: string, notes: string[]): void {

@@ -1,18 +1,18 @@
 // tcplens accel status: read back from the kernel what is attached where, the ports the loaded
 // sock_ops program carries in its rodata, how many sockets are in the map, and the counters.
 // Layouts come from the built object's BTF (opened, never loaded).
-import { BpfObject } from '../../kernel/bpf-object.js';
-import { objectPath } from '../../kernel/paths.js';
+import type { BpfObject } from '../../kernel/bpf-object.js';
 import { numPossibleCpus } from '../../kernel/bpf-map.js';
-import { cgroup2Mount } from '../../kernel/cgroup.js';
-import { cgroupPathById, closeFd, pinnedMap, progFdById, progInfo } from '../../kernel/pins.js';
-import { linkDetached, lockHolder } from '../shared/pinned-links.js';
+import { pinnedMap } from '../../kernel/pins.js';
+import { cgroupOf, linkedProgram, withObject, type LinkedProgram } from '../shared/pinned-status.js';
+import { linkDetached } from '../shared/pinned-links.js';
+import { lockHolder } from '../shared/lock.js';
 import { ACCEL_LINK_PIN, ACCEL_OBJECT, ACCEL_PROGRAMS, accelLockPath, accelPinDir, readPinnedAccel, type AccelProgram } from './pinned.js';
 
 export type AccelCounters = Record<'lost' | 'established' | 'filtered' | 'inserted' | 'not_local' | 'insert_failed' | 'redirected_msgs' |
   'redirected_bytes' | 'passed_msgs' | 'passed_bytes' | 'memory_high' | 'no_peer_msgs' | 'no_peer_bytes' | 'state_failed', number>;
 
-export interface AccelProgramStatus { program: AccelProgram; pin: string; linkId: number; progId: number; runCnt: number; nsPerRun: number | null }
+export interface AccelProgramStatus extends LinkedProgram { program: AccelProgram; pin: string }
 
 export interface AccelStatus {
   enabled: boolean;
@@ -31,12 +31,7 @@ export interface AccelStatus {
 }
 
 function withAccelObject<T>(fn: (obj: BpfObject) => T): T {
-  const obj = BpfObject.open(objectPath(ACCEL_OBJECT));
-  try {
-    return fn(obj);
-  } finally {
-    obj.close();
-  }
+  return withObject(ACCEL_OBJECT, fn);
 }
 
 export function readAccelCounters(countersFd: number): AccelCounters {
@@ -61,9 +56,7 @@ export function accelStatus(dir = accelPinDir()): AccelStatus {
   };
   try {
     if (!st.exists) return out;
-    if (st.cgroupId !== null) {
-      out.cgroup = { id: st.cgroupId.toString(), path: st.cgroupId === 0n ? null : cgroupPathById(cgroup2Mount(), st.cgroupId) };
-    }
+    out.cgroup = cgroupOf(st.cgroupId);
     for (const p of ACCEL_PROGRAMS) {
       const l = st.links.get(p);
       if (!l) {
@@ -74,14 +67,7 @@ export function accelStatus(dir = accelPinDir()): AccelStatus {
         out.problems.push(`link ${ACCEL_LINK_PIN[p]} is pinned but no longer attached`);
         continue;
       }
-      const fd = progFdById(l.info.progId);
-      try {
-        const i = progInfo(fd);
-        out.programs.push({ program: p, pin: `${dir}/${ACCEL_LINK_PIN[p]}`, linkId: l.info.id, progId: i.id, runCnt: i.runCnt,
-          nsPerRun: i.runCnt ? Math.round(i.runTimeNs / i.runCnt) : null });
-      } finally {
-        closeFd(fd);
-      }
+      out.programs.push({ program: p, pin: `${dir}/${ACCEL_LINK_PIN[p]}`, ...linkedProgram(l) });
     }
     for (const s of st.strays) out.problems.push(`unexpected pin ${s} (an interrupted run?)`);
     const rodataFd = st.maps.get('rodata');

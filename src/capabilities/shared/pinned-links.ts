@@ -1,10 +1,9 @@
 // What every capability that stays in the kernel (toa, accel) does with its pins: swap the
-// programs behind pinned links in one step, detach and unpin, sweep an interrupted run's leftovers,
-// and name who holds the enable/disable lock. Which pins mean what stays the capability's business.
-import { readFileSync, readdirSync, unlinkSync } from 'node:fs';
+// programs behind pinned links in one step, detach and unpin, sweep an interrupted run's leftovers.
+// Which pins mean what stays the capability's business.
+import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { closeFd, detachLink, linkInfo, openPinned, pinnedKind, progFdById, updateLink, type LinkInfo } from '../../kernel/pins.js';
-import { processStart } from '../toa/lock.js';
 
 const BPF_LINK_TYPE_CGROUP = 3;
 const BPF_LINK_TYPE_SOCKMAP = 14;
@@ -65,15 +64,5 @@ export function sweepStrays(dir: string, ours: Set<string>, notes: string[]): vo
     if (ours.has(name)) continue;
     removePin(join(dir, name));
     notes.push(`removed ${name}, left by an interrupted run`);
-  }
-}
-
-/** pid of the live holder of the lock at path, or null. */
-export function lockHolder(path: string): number | null {
-  try {
-    const [pid, start] = readFileSync(path, 'utf8').trim().split(/\s+/);
-    return processStart(Number(pid)) === start ? Number(pid) : null;
-  } catch {
-    return null;
   }
 }

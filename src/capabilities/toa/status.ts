@@ -1,28 +1,19 @@
 // tcplens toa status: read back from the kernel what is attached where, the configuration the
 // loaded programs carry in their rodata, the counters, and the programs' cost when the kernel's
 // BPF statistics are on. Layouts come from the built object's BTF (opened, never loaded).
-import { BpfObject } from '../../kernel/bpf-object.js';
-import { objectPath } from '../../kernel/paths.js';
+import type { BpfObject } from '../../kernel/bpf-object.js';
 import { numPossibleCpus } from '../../kernel/bpf-map.js';
-import { cgroup2Mount } from '../../kernel/cgroup.js';
-import { cgroupPathById, closeFd, pinnedMap, progFdById, progInfo } from '../../kernel/pins.js';
-import { lockHolder } from '../shared/pinned-links.js';
+import { pinnedMap } from '../../kernel/pins.js';
+import { cgroupOf, linkedProgram, withObject, type LinkedProgram } from '../shared/pinned-status.js';
+import { lockHolder } from '../shared/lock.js';
 import { decodeToaTables, dialectText, rodataUint } from '../shared/toa-tables.js';
 import { LINK_PIN, PROGRAMS, TOA_OBJECT, readPinned, toaLockPath, toaPinDir, type ToaProgram } from './pinned.js';
 
 export type ToaCounters = Record<'lost' | 'connections' | 'stored' | 'rewritten' | 'answers' | 'untrusted' | 'conflict' | 'malformed' |
   'no_toa' | 'unrepresentable' | 'store_failed', number>;
 
-export interface ToaProgramStatus {
-  program: ToaProgram;
-  pin: string;
-  linkId: number;
-  progId: number;
-  /** kernel BPF statistics: counted only while they are enabled (sysctl kernel.bpf_stats_enabled) */
-  runCnt: number;
-  runTimeNs: number;
-  nsPerRun: number | null;
-}
+/** runCnt/runTimeNs: kernel BPF statistics, counted only while they are enabled (sysctl kernel.bpf_stats_enabled) */
+export interface ToaProgramStatus extends LinkedProgram { program: ToaProgram; pin: string }
 
 export interface ToaStatus {
   enabled: boolean;
@@ -44,12 +35,7 @@ export interface ToaStatus {
 }
 
 export function withToaObject<T>(fn: (obj: BpfObject) => T): T {
-  const obj = BpfObject.open(objectPath(TOA_OBJECT));
-  try {
-    return fn(obj);
-  } finally {
-    obj.close();
-  }
+  return withObject(TOA_OBJECT, fn);
 }
 
 export function readToaCounters(obj: BpfObject, countersFd: number): ToaCounters {
@@ -66,9 +52,7 @@ export function toaStatus(dir = toaPinDir()): ToaStatus {
   };
   try {
     if (!st.exists) return out;
-    if (st.cgroupId !== null) {
-      out.cgroup = { id: st.cgroupId.toString(), path: st.cgroupId === 0n ? null : cgroupPathById(cgroup2Mount(), st.cgroupId) };
-    }
+    out.cgroup = cgroupOf(st.cgroupId);
     for (const p of PROGRAMS) {
       const l = st.links.get(p);
       if (!l) {
@@ -76,14 +60,7 @@ export function toaStatus(dir = toaPinDir()): ToaStatus {
         continue;
       }
       if (l.info.cgroupId === 0n) out.problems.push(`link ${LINK_PIN[p]} is pinned but no longer attached`);
-      const fd = progFdById(l.info.progId);
-      try {
-        const i = progInfo(fd);
-        out.programs.push({ program: p, pin: `${dir}/${LINK_PIN[p]}`, linkId: l.info.id, progId: i.id, runCnt: i.runCnt, runTimeNs: i.runTimeNs,
-          nsPerRun: i.runCnt ? Math.round(i.runTimeNs / i.runCnt) : null });
-      } finally {
-        closeFd(fd);
-      }
+      out.programs.push({ program: p, pin: `${dir}/${LINK_PIN[p]}`, ...linkedProgram(l) });
     }
     if (st.cgroupId === null && st.links.size > 1) out.problems.push('the links are attached to different cgroups');
     for (const s of st.strays) out.problems.push(`unexpected pin ${s} (an interrupted run?)`);

@@ -8,22 +8,21 @@
 // got their client under the old configuration keep it. A disable frees the map with everything
 // in it; a later enable starts a new one, so connections accepted before that enable keep seeing
 // the balancer (never someone else's address).
-import { readdirSync, renameSync, rmdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { renameSync } from 'node:fs';
+import { join } from 'node:path';
 import { BpfObject } from '../../kernel/bpf-object.js';
 import { objectPath } from '../../kernel/paths.js';
 import { TcplensError } from '../../errors.js';
-import {
-  BPFFS_ROOT, bpffsDir, cgroupId, mapInfo, onBpffs, pinFd,
-} from '../../kernel/pins.js';
+import { BPFFS_ROOT, bpffsDir, cgroupId, onBpffs } from '../../kernel/pins.js';
 import { removePin, retireLink, swapLinkPrograms, sweepStrays } from '../shared/pinned-links.js';
+import { NEW_PREFIX, pinObjectMaps, removePinDir, reusePinnedMaps } from '../shared/pinned-dir.js';
 import type { Cidr } from '../../net/addr.js';
 import type { ToaDialect } from '../../net/toa.js';
-import { withLock } from './lock.js';
+import { withLock } from '../shared/lock.js';
 import { undoSaveSyn, type SaveSynUndo } from '../shared/save-syn.js';
 import { MAX_TRUSTED, toaTablesRodata } from '../shared/toa-tables.js';
 import {
-  DETACH_ORDER, LINK_PIN, MAP_PINS, NEW_PREFIX, PROGRAMS, TOA_OBJECT, readPinned, toaLockPath, toaPinDir, type PinnedToa, type ToaMapPin,
+  DETACH_ORDER, LINK_PIN, MAP_PINS, PROGRAMS, TOA_OBJECT, readPinned, toaLockPath, toaPinDir, type PinnedToa, type ToaMapPin,
 } from './pinned.js';
 import { readToaCounters, withToaObject, type ToaCounters } from './status.js';
 
@@ -84,7 +83,7 @@ export function enableToa(cfg: ToaConfig, dir = toaPinDir()): EnableReport {
       const obj = BpfObject.open(objectPath(TOA_OBJECT));
       try {
         obj.setRodata({ ...toaTablesRodata(obj, cfg), save_syn: cfg.saveSyn ? 1 : 0, conflict_take_first: cfg.toaConflict === 'first' ? 1 : 0 });
-        const shared = shareMaps(obj, old, notes);
+        const shared = reusePinnedMaps(obj, old.maps, SHARED_MAPS, misfitNote, notes);
         obj.load();
         let action: EnableReport['action'];
         if (old.complete && old.cgroupId === cgroupId(cfg.cgroup)) {
@@ -94,7 +93,7 @@ export function enableToa(cfg: ToaConfig, dir = toaPinDir()): EnableReport {
           attachThenSwap(obj, old, cfg.cgroup, dir);
           action = old.links.size ? 'replaced' : 'enabled';
         }
-        pinMaps(obj, dir, shared);
+        pinObjectMaps(obj, 'toa', dir, MAP_PINS, shared);
         sweepToaStrays(dir, notes);
         return { dir, action, keptClients: shared.has('clients'), notes };
       } finally {
@@ -115,7 +114,6 @@ export function disableToa(dir = toaPinDir()): DisableReport | null {
     const st = readPinned(dir);
     let counters: ToaCounters | null = null;
     let saveSyn: SaveSynUndo | null = null;
-    const removed: string[] = [];
     try {
       const fd = st.maps.get('counters');
       if (fd !== undefined) {
@@ -133,15 +131,7 @@ export function disableToa(dir = toaPinDir()): DisableReport | null {
     } finally {
       st.close();
     }
-    for (const name of readdirSync(dir)) {
-      removePin(join(dir, name));
-      removed.push(name);
-    }
-    rmdirSync(dir);
-    const parent = dirname(dir);
-    if (parent !== BPFFS_ROOT && parent.startsWith(`${BPFFS_ROOT}/`)) {
-      try { rmdirSync(parent); } catch { /* other capabilities still pin there */ }
-    }
+    const removed = removePinDir(dir);
     return { dir, removed, counters, saveSyn, notes };
   });
 }
@@ -155,24 +145,10 @@ function restoreSaveSyn(synFd: number): SaveSynUndo {
   });
 }
 
-/** Hand the old clients/counters maps to the new object when their layout still fits. */
-function shareMaps(obj: BpfObject, old: PinnedToa, notes: string[]): Set<ToaMapPin> {
-  const shared = new Set<ToaMapPin>();
-  for (const name of SHARED_MAPS) {
-    const fd = old.maps.get(name);
-    if (fd === undefined) continue;
-    const want = obj.map(name);
-    const have = mapInfo(fd);
-    if (have.type !== want.type || have.keySize !== want.keySize || have.valueSize !== want.valueSize) {
-      notes.push(name === 'clients'
-        ? 'the pinned clients map has another layout (tcplens was upgraded): connections accepted before now are no longer rewritten'
-        : `the pinned ${name} map has another layout: starting it afresh`);
-      continue;
-    }
-    obj.reuseMap(name, fd);
-    shared.add(name);
-  }
-  return shared;
+function misfitNote(name: ToaMapPin): string {
+  return name === 'clients'
+    ? 'the pinned clients map has another layout (tcplens was upgraded): connections accepted before now are no longer rewritten'
+    : `the pinned ${name} map has another layout: starting it afresh`;
 }
 
 /** Swap each pinned link to its new program; on failure put back the ones already swapped. */
@@ -199,18 +175,6 @@ function attachThenSwap(obj: BpfObject, old: PinnedToa, cgroup: string, dir: str
     if (l) retireLink(l.fd);
   }
   for (const p of PROGRAMS) renameSync(join(dir, NEW_PREFIX + LINK_PIN[p]), join(dir, LINK_PIN[p]));
-}
-
-/** Pin what the new object made for itself (rodata always; clients/counters unless shared). */
-function pinMaps(obj: BpfObject, dir: string, shared: Set<ToaMapPin>): void {
-  for (const name of MAP_PINS) {
-    if (shared.has(name)) continue;
-    const fd = obj.map(name === 'rodata' ? 'toa.rodata' : name).fd;
-    const tmp = join(dir, NEW_PREFIX + name);
-    removePin(tmp);
-    pinFd(fd, tmp);
-    renameSync(tmp, join(dir, name)); // replaces the old pin in one step
-  }
 }
 
 function sweepToaStrays(dir: string, notes: string[]): void {

@@ -79,3 +79,9 @@ export function withLock<T>(path: string, what: string, fn: (lock: Lock) => T, c
     lock.release();
   }
 }
+
+/** pid of the live holder of the lock at path, or null. */
+export function lockHolder(path: string): number | null {
+  const h = readHolder(path);
+  return h && alive(h) ? h.pid : null;
+}
