@@ -6,7 +6,7 @@
 // what the generator got answered, the exchanges tcplens saw (2 a request: both legs), kernel
 // drops of both, CPU of both in % of one core (utime+stime from /proc over the load window) and
 // tcplens/tcpdump as a ratio. The figure: the highest answered rate tcplens followed with zero
-// kernel drops and every exchange seen, its CPU there, and what limited it (tcplens, or the lab). tcplens runs with its default ring (16 x 1 MiB blocks, 10 ms block timeout), as a user
+// kernel drops and every exchange seen, its CPU there, and what limited it (tcplens, or the lab). tcplens runs with its default ring (64 x 256 KiB blocks, 10 ms block timeout), as a user
 // would. Add --balance to measure `tcplens http --balance` instead of the plain capture path.
 // Needs root; run under the kernel lock:
 //   flock /tmp/tcplens-kernel.lock node dist/bench/http/balance-rate.js [--balance] [--seconds 5] [--rates 200,400,800,1200,1600,2400]

@@ -29,7 +29,7 @@ try {
     const tlErr = new Lines(tl, 'stderr');
     await tlErr.wait(/tcplens: attached/, 20000);
     const td = spawn('ip', ['netns', 'exec', pair.server.ns, 'tcpdump', '-i', dev, '-w', '/dev/null', '--immediate-mode', '-s', '0',
-      // the same kernel buffer as tcplens's default ring (16 blocks of 1 MiB), in KiB
+      // the same kernel buffer as tcplens's default ring (64 blocks of 256 KiB), in KiB
       '-B', String((DEFAULT_BLOCK_SIZE * DEFAULT_BLOCK_COUNT) >> 10), 'tcp', 'port', '80'],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     const tdErr = new Lines(td, 'stderr');
