@@ -17,7 +17,11 @@ import type { LabState } from './state.js';
 /** Requests per (gateway, pod) pair: enough for a confident verdict on every chooser. */
 export const DEMO_REQUESTS_PER_PAIR = 30;
 
-export async function demoBalance(state: LabState, log: (line: string) => void): Promise<string> {
+/** The gateway tier the plain demo adds at its end (briefly): 2 gateways, 4 pods, gw1 skewed. */
+export const BRIEF_TIER = { gateways: 2, pods: 4, skew: { lb: null, gw: { gw1: [70, 10, 10, 10] } } };
+
+/** The full summary (--gateways), or with brief only the tier lines and the verdict. */
+export async function demoBalance(state: LabState, log: (line: string) => void, brief = false): Promise<string> {
   const t = state.topology;
   const tier = t.gatewayTier!;
   const nsOf = (node: string) => t.nodes.find((n) => n.name === node)!.netns;
@@ -45,7 +49,7 @@ export async function demoBalance(state: LabState, log: (line: string) => void):
     const planted = [skew?.lb ? `lb=${skew.lb.join(',')}` : '', ...Object.entries(skew?.gw ?? {}).map(([g, w]) => `${g}=${w.join(',')}`)].filter(Boolean);
     return ['', `tcplens lab demo: client -> VIP ${t.vip4}:${t.options.port} -> balancer -> ${tier.gateways.length} gateways -> ${tier.pods.length} pods over IPIP; ` +
       `skew planted: ${planted.join(' ') || 'none'}; kernel drops ${drops}`, '',
-      ...formatSummary(agg.summary()).map((l) => `  ${l}`), ''].join('\n');
+      ...formatSummary(agg.summary()).filter((l) => !brief || !l.startsWith(' ')).map((l) => `  ${l}`), ''].join('\n');
   } finally {
     await cap.stop();
     release();

@@ -18,7 +18,7 @@ import { buildLab, labDown, type LabRequest } from './lab.js';
 import type { LabState } from './state.js';
 import { formatHops, probeVipHops, type HopRow } from './demo-hops.js';
 import { formatHttp, startHttpCapture, type DemoHttp } from './demo-http.js';
-import { demoBalance } from './demo-balance.js';
+import { BRIEF_TIER, demoBalance } from './demo-balance.js';
 import { demoAccel } from './demo-accel.js';
 import type { HttpExchange } from '../net/http1.js';
 
@@ -131,6 +131,23 @@ export function formatDemo(state: LabState, rows: DemoRow[], acceptNote: string 
 /** Where the demo hands on what its capabilities recorded (lab demo --collector ships them). */
 export interface DemoShip { accept(r: AcceptRecord): void; http(e: HttpExchange): void }
 
+/**
+ * The demo's last, brief section: which layer balances badly, in a second small lab (one client,
+ * 2 gateways, 4 pods over IPIP, gw1 skewed on purpose), always removed again (--keep keeps only
+ * the FULLNAT lab). `tcplens lab demo --gateways N ...` shows the whole summary instead.
+ */
+async function gatewayBrief(req: LabRequest, log: (line: string) => void): Promise<string> {
+  const gwReq: LabRequest = { ...req, name: `${req.name.slice(0, 13)}-gw`, clients: 1, hops: [0], ipv6: false, ...BRIEF_TIER, servers: BRIEF_TIER.gateways };
+  const lab = await buildLab(gwReq, log);
+  try {
+    return await demoBalance(lab.state, log, true);
+  } finally {
+    await labDown(gwReq.name);
+    log(`lab ${gwReq.name} removed`);
+    lab.release();
+  }
+}
+
 export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line: string) => void; ship?: DemoShip }): Promise<number> {
   const t0 = performance.now();
   const lab = await buildLab(req, opts.log);
@@ -185,8 +202,9 @@ export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line
       return [`  tcplens accel could not run: ${(e as Error).message}`];
     });
     process.stdout.write(formatDemo(state, rows, note, hops, http ? formatHttp(http.exchanges, httpDrops, sent.length) : []));
-    process.stdout.write(`${accel.join('\n')}\n\n`);
+    process.stdout.write(`${accel.join('\n')}\n`);
     shown = true;
+    process.stdout.write(await gatewayBrief(req, opts.log));
     for (const r of tracer?.events ?? []) opts.ship?.accept(r);
     for (const e of http?.exchanges ?? []) opts.ship?.http(e);
     if (opts.keep) {

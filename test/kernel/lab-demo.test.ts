@@ -15,6 +15,7 @@ after(async () => {
   await labDown(name).catch(() => {});
   await labDown(`${name}i`).catch(() => {});
   await labDown(`${name}k`).catch(() => {});
+  for (const n of [name, `${name}i`, `${name}k`]) await labDown(`${n}-gw`).catch(() => {});
 });
 
 function accelPrograms(): number[] {
@@ -60,7 +61,11 @@ test('the demo shows, for every client, the balancer on the server socket and th
   assert.equal(a[4], a[5], 'bytes redirected = bytes sent');
   assert.equal(Number(a[5]), 256 << 20);
   assert.deepEqual(accelPrograms(), [], 'no accel program left loaded');
+  // The gateway tier, briefly: gw1's planted skew is found and named, the balancer's tier is even.
+  assert.match(r.out, /tier 1 {2}lb -> gateways: 240 requests, skew 1\.00/);
+  assert.match(r.out, /verdict: SKEWED at tier 2 \(a gateway's choice of pod\): gw1 sends 70\.0% to pod1 \(expected 25\.0%\).*confident\)/);
   assert.deepEqual(leftovers(name), [], 'the demo took its lab down');
+  assert.deepEqual(leftovers(`${name}-gw`), [], 'and its gateway lab');
 });
 
 test('demo interrupted while accel is on: nothing attached, pinned or left in a cgroup', async () => {

@@ -18,7 +18,7 @@ let serial = 0;
 const labName = () => { const n = `i${process.pid % 100000}${serial++}`; names.push(n); return n; };
 
 after(async () => {
-  for (const n of names) await labDown(n).catch(() => {});
+  for (const n of names) for (const lab of [n, `${n}-gw`]) await labDown(lab).catch(() => {});
 });
 
 function acceptPrograms(): number[] {
@@ -99,6 +99,7 @@ function assertNothingLeft(name: string, r: Interrupted, acceptBefore: number[],
   for (const pid of r.serverPids) assert.ok(!running(pid), `server ${pid} is gone`);
   assert.deepEqual(acceptPrograms().filter((id) => !acceptBefore.includes(id)), [], 'no accept_sockops left loaded');
   assert.deepEqual(leftovers(name), []);
+  assert.deepEqual(leftovers(`${name}-gw`), [], 'nothing of the demo\'s gateway lab');
 }
 
 const demoPhases: [string, RegExp, number][] = [
@@ -108,6 +109,7 @@ const demoPhases: [string, RegExp, number][] = [
   ['servers', /^tcplens lab: servers: /, 0],
   ['tracer attached', /^tcplens lab: accept tracer: attached/, 0],
   ['requests', /^tcplens lab: requests: /, 150],
+  ['gateway lab', /^tcplens lab: balance: /, 100],
 ];
 
 for (const [phase, at, delayMs] of demoPhases) {
