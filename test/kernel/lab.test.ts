@@ -4,7 +4,7 @@
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { koffi } from '../../src/kernel/libbpf.js';
@@ -176,7 +176,12 @@ async function sendRawSyn(sport: number, opts: number[]): Promise<CapturedSegmen
     assert.equal(Number(sendto(fd, syn, syn.length, 0, sa, 16)), syn.length);
     close(fd);
   });
-  await new Promise((r) => setTimeout(r, 300));
+  // Until a capture has written the SYN (tcpdump -U writes each packet as it reads it): a tcpdump
+  // stopped before it was scheduled to read its ring loses what is still in it, as happened once
+  // on a loaded machine with a fixed 300 ms wait. 24 bytes = the pcap file header alone.
+  const size = (f: string) => { try { return statSync(f).size; } catch { return 0; } };
+  for (const end = Date.now() + 3000; Date.now() < end && files.every((f) => size(f) <= 24);) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 100));
   const got = (await Promise.all(caps.map((c) => c.stop()))).flat();
   for (const f of files) rmSync(f, { force: true });
   return got.filter((s) => s.sport === sport);
