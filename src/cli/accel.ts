@@ -5,23 +5,13 @@ import { checkAccelConfig, disableAccel, enableAccel, type AccelConfig } from '.
 import { accelStatus, type AccelCounters, type AccelStatus } from '../capabilities/accel/status.js';
 import { accelPinDir } from '../capabilities/accel/pinned.js';
 import { resolveCgroup } from '../kernel/cgroup.js';
-import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
-import { installLibbpfLog } from '../kernel/libbpf-log.js';
+import { requireFeatures } from '../kernel/features.js';
 import { helpText, intFlag, parseFlags, type FlagTable, noArguments, runSubcommand } from './flags.js';
-
-const common = {
-  verbose: { type: 'boolean', short: 'v', help: 'show libbpf\'s and the verifier\'s full output' },
-  help: { type: 'boolean', short: 'h', help: 'this help' },
-} satisfies FlagTable;
+import { ENABLE_VERBS, pinnedCommonFlags as common, pinnedStatusFlags as statusFlags, pinnedStatusText, reportDisable, requireKernel } from './pinned-command.js';
 
 export const accelEnableFlags = {
   cgroup: { type: 'string', arg: 'PATH', help: 'REQUIRED: cgroup v2 of the applications whose local connections are accelerated' },
   port: { type: 'string', multiple: true, arg: 'N', help: 'only connections where either end uses this port (repeatable, or comma-separated; default: all)' },
-  ...common,
-} satisfies FlagTable;
-
-const statusFlags = {
-  json: { type: 'boolean', help: 'one JSON object instead of text' },
   ...common,
 } satisfies FlagTable;
 
@@ -50,31 +40,17 @@ export function accelCountersLine(c: AccelCounters): string {
 }
 
 export function accelStatusText(s: AccelStatus): string {
-  if (!s.enabled) {
-    return `tcplens accel: not enabled (nothing pinned at ${s.dir})${s.busy ? `; an enable/disable is running (pid ${s.busy})` : ''}\n`;
-  }
-  const rows: [string, string][] = [
-    ['cgroup', s.cgroup ? `${s.cgroup.path ?? '(not found under the cgroup2 mount)'} (id ${s.cgroup.id})` : '(none)'],
-    ['pinned at', s.dir],
-    ['programs', s.programs.map((p) => `${p.program} (prog ${p.progId}, link ${p.linkId})`).join(', ')],
-    ['ports', s.ports === null ? '(unknown)' : s.ports.length ? s.ports.join(', ') : 'all'],
-    ['sockets', s.sockets === null ? '(unknown)' : `${s.sockets} in the map`],
-  ];
-  if (s.counters) rows.push(['counters', accelCountersLine(s.counters)]);
-  if (s.programs.some((p) => p.runCnt > 0)) rows.push(['cost', s.programs.map((p) => `${p.program} ${p.nsPerRun ?? '-'} ns/run over ${p.runCnt} runs`).join(', ')]);
-  rows.push(['note', 'connections from before enable, to other hosts or namespaces go the normal way; measured SLOWER with accel: ' +
-    'bulk in small writes (1 KiB: 0.71x) and the p99 of busy-polling readers; a blocking recv() after shutdown(SHUT_WR) can fail with EAGAIN. ' +
-    'Measure on your host: node dist/bench/accel/accel-bench.js']);
-  if (s.busy) rows.push(['busy', `an enable/disable is running (pid ${s.busy})`]);
-  for (const p of s.problems) rows.push(['problem', p]);
-  const head = `tcplens accel: enabled${s.complete ? '' : ' (INCOMPLETE: run `tcplens accel enable ...` again, or `tcplens accel disable`)'}\n`;
-  return head + rows.map(([k, v]) => `  ${k.padEnd(10)} ${v}`).join('\n') + '\n';
-}
-
-function requireKernel(what: string, verbose: boolean): void {
-  installLibbpfLog(verbose);
-  requireRoot(what);
-  requireBtf();
+  return pinnedStatusText('accel', s, {
+    noCgroup: '(none)',
+    rows: [
+      ['ports', s.ports === null ? '(unknown)' : s.ports.length ? s.ports.join(', ') : 'all'],
+      ['sockets', s.sockets === null ? '(unknown)' : `${s.sockets} in the map`],
+    ],
+    counters: s.counters && accelCountersLine(s.counters),
+    notes: [['note', 'connections from before enable, to other hosts or namespaces go the normal way; measured SLOWER with accel: ' +
+      'bulk in small writes (1 KiB: 0.71x) and the p99 of busy-polling readers; a blocking recv() after shutdown(SHUT_WR) can fail with EAGAIN. ' +
+      'Measure on your host: node dist/bench/accel/accel-bench.js']],
+  });
 }
 
 async function enable(argv: string[]): Promise<number> {
@@ -89,8 +65,7 @@ async function enable(argv: string[]): Promise<number> {
   cfg.cgroup = resolveCgroup(cfg.cgroup);
   const r = enableAccel(cfg);
   for (const n of r.notes) process.stderr.write(`tcplens: ${n}\n`);
-  const verb = { enabled: 'enabled', updated: 'reconfigured in place', replaced: 'replaced the previous attachment' }[r.action];
-  process.stdout.write(`tcplens accel: ${verb} on ${cfg.cgroup}; ports ${cfg.ports.length ? cfg.ports.join(', ') : 'all'}; pinned at ${r.dir}\n`);
+  process.stdout.write(`tcplens accel: ${ENABLE_VERBS[r.action]} on ${cfg.cgroup}; ports ${cfg.ports.length ? cfg.ports.join(', ') : 'all'}; pinned at ${r.dir}\n`);
   return 0;
 }
 
@@ -103,13 +78,7 @@ async function disable(argv: string[]): Promise<number> {
   noArguments(v, 'accel disable');
   requireKernel('accel disable', v.verbose);
   const r = disableAccel();
-  if (!r) {
-    process.stdout.write(`tcplens accel: not enabled (nothing pinned at ${accelPinDir()}); nothing to do\n`);
-    return 0;
-  }
-  for (const n of r.notes) process.stderr.write(`tcplens: ${n}\n`);
-  process.stdout.write(`tcplens accel: disabled; removed ${r.removed.join(', ') || 'an empty directory'} from ${r.dir}\n`);
-  if (r.counters) process.stdout.write(`tcplens accel: final counters: ${accelCountersLine(r.counters)}\n`);
+  reportDisable('accel', accelPinDir(), r, r?.counters ? accelCountersLine(r.counters) : null);
   return 0;
 }
 

@@ -5,17 +5,12 @@ import { checkToaConfig, disableToa, enableToa, type ToaConfig } from '../capabi
 import { toaStatus, type ToaCounters, type ToaStatus } from '../capabilities/toa/status.js';
 import { toaPinDir } from '../capabilities/toa/pinned.js';
 import { resolveCgroup } from '../kernel/cgroup.js';
-import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
-import { installLibbpfLog } from '../kernel/libbpf-log.js';
+import { requireFeatures } from '../kernel/features.js';
 import { TcplensError } from '../errors.js';
 import { parseCidr } from '../net/addr.js';
 import { dialectTable } from '../net/toa.js';
 import { helpText, parseFlags, type FlagTable, noArguments, runSubcommand } from './flags.js';
-
-const common = {
-  verbose: { type: 'boolean', short: 'v', help: 'show libbpf\'s and the verifier\'s full output' },
-  help: { type: 'boolean', short: 'h', help: 'this help' },
-} satisfies FlagTable;
+import { ENABLE_VERBS, pinnedCommonFlags as common, pinnedStatusFlags as statusFlags, pinnedStatusText, reportDisable, requireKernel } from './pinned-command.js';
 
 export const enableFlags = {
   'trusted-lb': { type: 'string', multiple: true, arg: 'CIDR', help: 'REQUIRED: balancers whose TOA is believed (repeatable, or comma-separated)' },
@@ -24,11 +19,6 @@ export const enableFlags = {
   'no-default-toa': { type: 'boolean', help: 'use only the --toa dialects given' },
   'toa-conflict': { type: 'string', arg: 'reject|first', default: 'reject', help: 'a header with two TOAs (a client can forge one): believe none (reject), or the first, for balancers known to write theirs first or strip clients\' (LVS, DPVS); counted either way' },
   'save-syn': { type: 'boolean', help: 'also read a TOA that only the SYN carries: TCP_SAVE_SYN on listeners opened from now on (disable turns it off again; status counts them)' },
-  ...common,
-} satisfies FlagTable;
-
-const statusFlags = {
-  json: { type: 'boolean', help: 'one JSON object instead of text' },
   ...common,
 } satisfies FlagTable;
 
@@ -63,32 +53,16 @@ export function countersLine(c: ToaCounters): string {
 }
 
 export function statusText(s: ToaStatus): string {
-  if (!s.enabled) {
-    return `tcplens toa: not enabled (nothing pinned at ${s.dir})${s.busy ? `; an enable/disable is running (pid ${s.busy})` : ''}\n`;
-  }
-  const rows: [string, string][] = [
-    ['cgroup', s.cgroup ? `${s.cgroup.path ?? '(not found under the cgroup2 mount)'} (id ${s.cgroup.id})` : '(mixed or none)'],
-    ['pinned at', s.dir],
-    ['programs', s.programs.map((p) => `${p.program} (prog ${p.progId}, link ${p.linkId})`).join(', ')],
-    ['trusted lb', s.trusted.join(', ') || '(unknown)'],
-    ['dialects', s.dialects.join(', ') || '(unknown)'],
-    ['two TOAs', s.toaConflict === null ? '(unknown)' : s.toaConflict === 'first' ? 'the first is believed (--toa-conflict first)' : 'neither is believed'],
-    ['saved SYN', s.saveSyn === null ? '(unknown)' : s.saveSyn ? `read; TCP_SAVE_SYN set by tcplens on ${s.saveSynListeners} listener(s) (disable turns it off)` : 'not read (TOA from the handshake ACK)'],
-  ];
-  if (s.counters) rows.push(['counters', countersLine(s.counters)]);
-  if (s.programs.some((p) => p.runCnt > 0)) {
-    rows.push(['cost', s.programs.map((p) => `${p.program} ${p.nsPerRun ?? '-'} ns/run over ${p.runCnt} runs`).join(', ')]);
-  }
-  if (s.busy) rows.push(['busy', `an enable/disable is running (pid ${s.busy})`]);
-  for (const p of s.problems) rows.push(['problem', p]);
-  const head = `tcplens toa: enabled${s.complete ? '' : ' (INCOMPLETE: run `tcplens toa enable ...` again, or `tcplens toa disable`)'}\n`;
-  return head + rows.map(([k, v]) => `  ${k.padEnd(11)} ${v}`).join('\n') + '\n';
-}
-
-function requireKernel(what: string, verbose: boolean): void {
-  installLibbpfLog(verbose);
-  requireRoot(what);
-  requireBtf();
+  return pinnedStatusText('toa', s, {
+    noCgroup: '(mixed or none)',
+    rows: [
+      ['trusted lb', s.trusted.join(', ') || '(unknown)'],
+      ['dialects', s.dialects.join(', ') || '(unknown)'],
+      ['two TOAs', s.toaConflict === null ? '(unknown)' : s.toaConflict === 'first' ? 'the first is believed (--toa-conflict first)' : 'neither is believed'],
+      ['saved SYN', s.saveSyn === null ? '(unknown)' : s.saveSyn ? `read; TCP_SAVE_SYN set by tcplens on ${s.saveSynListeners} listener(s) (disable turns it off)` : 'not read (TOA from the handshake ACK)'],
+    ],
+    counters: s.counters && countersLine(s.counters),
+  });
 }
 
 async function enable(argv: string[]): Promise<number> {
@@ -103,8 +77,7 @@ async function enable(argv: string[]): Promise<number> {
   cfg.cgroup = resolveCgroup(v.cgroup);
   const r = enableToa(cfg);
   for (const n of r.notes) process.stderr.write(`tcplens: ${n}\n`);
-  const verb = { enabled: 'enabled', updated: 'reconfigured in place', replaced: 'replaced the previous attachment' }[r.action];
-  process.stdout.write(`tcplens toa: ${verb} on ${cfg.cgroup}; trusting ${cfg.trusted.map((c) => c.text).join(', ')}; ` +
+  process.stdout.write(`tcplens toa: ${ENABLE_VERBS[r.action]} on ${cfg.cgroup}; trusting ${cfg.trusted.map((c) => c.text).join(', ')}; ` +
     `dialects ${cfg.dialects.map((d) => `${d.kind}/${d.len}`).join(', ')}; pinned at ${r.dir}\n`);
   if (r.action !== 'enabled' && !r.keptClients) {
     process.stdout.write('tcplens toa: connections accepted before now are no longer rewritten\n');
@@ -121,14 +94,9 @@ async function disable(argv: string[]): Promise<number> {
   noArguments(v, 'toa disable');
   requireKernel('toa disable', v.verbose);
   const r = disableToa();
-  if (!r) {
-    process.stdout.write(`tcplens toa: not enabled (nothing pinned at ${toaPinDir()}); nothing to do\n`);
-    return 0;
+  if (reportDisable('toa', toaPinDir(), r, r?.counters ? countersLine(r.counters) : null) && r?.saveSyn?.restored) {
+    process.stdout.write(`tcplens toa: TCP_SAVE_SYN turned off again on ${r.saveSyn.restored} listener(s)\n`);
   }
-  for (const n of r.notes) process.stderr.write(`tcplens: ${n}\n`);
-  process.stdout.write(`tcplens toa: disabled; removed ${r.removed.join(', ') || 'an empty directory'} from ${r.dir}\n`);
-  if (r.counters) process.stdout.write(`tcplens toa: final counters: ${countersLine(r.counters)}\n`);
-  if (r.saveSyn?.restored) process.stdout.write(`tcplens toa: TCP_SAVE_SYN turned off again on ${r.saveSyn.restored} listener(s)\n`);
   return 0;
 }
 

@@ -4,7 +4,7 @@
 import type { BpfObject } from '../../kernel/bpf-object.js';
 import { numPossibleCpus } from '../../kernel/bpf-map.js';
 import { pinnedMap } from '../../kernel/pins.js';
-import { cgroupOf, linkedProgram, withObject, type LinkedProgram } from '../shared/pinned-status.js';
+import { cgroupOf, linkedProgram, withObject, type LinkedProgram, type PinnedStatus } from '../shared/pinned-status.js';
 import { linkDetached } from '../shared/pinned-links.js';
 import { lockHolder } from '../shared/lock.js';
 import { ACCEL_LINK_PIN, ACCEL_OBJECT, ACCEL_PROGRAMS, accelLockPath, accelPinDir, readPinnedAccel, type AccelProgram } from './pinned.js';
@@ -14,20 +14,13 @@ export type AccelCounters = Record<'lost' | 'established' | 'filtered' | 'insert
 
 export interface AccelProgramStatus extends LinkedProgram { program: AccelProgram; pin: string }
 
-export interface AccelStatus {
-  enabled: boolean;
-  /** false: pins missing or detached (an interrupted run); enable again or disable */
-  complete: boolean;
-  dir: string;
-  busy: number | null;
-  cgroup: { id: string; path: string | null } | null;
+export interface AccelStatus extends PinnedStatus {
   programs: AccelProgramStatus[];
   /** empty: every port */
   ports: number[] | null;
   /** sockets in the SOCKHASH now (both ends of each accelerated connection) */
   sockets: number | null;
   counters: AccelCounters | null;
-  problems: string[];
 }
 
 function withAccelObject<T>(fn: (obj: BpfObject) => T): T {

@@ -9,6 +9,19 @@ import type { PinnedLink } from './pinned-dir.js';
 
 export interface LinkedProgram { linkId: number; progId: number; runCnt: number; runTimeNs: number; nsPerRun: number | null }
 
+/** What every pinned capability's status holds (toa's and accel's add their configuration). */
+export interface PinnedStatus {
+  enabled: boolean;
+  /** false: pins are missing or detached (an interrupted run); enable again or disable */
+  complete: boolean;
+  dir: string;
+  /** pid of a tcplens enable/disable running now */
+  busy: number | null;
+  cgroup: { id: string; path: string | null } | null;
+  programs: (LinkedProgram & { program: string; pin: string })[];
+  problems: string[];
+}
+
 export function linkedProgram(l: PinnedLink): LinkedProgram {
   const fd = progFdById(l.info.progId);
   try {

@@ -4,7 +4,7 @@
 import type { BpfObject } from '../../kernel/bpf-object.js';
 import { numPossibleCpus } from '../../kernel/bpf-map.js';
 import { pinnedMap } from '../../kernel/pins.js';
-import { cgroupOf, linkedProgram, withObject, type LinkedProgram } from '../shared/pinned-status.js';
+import { cgroupOf, linkedProgram, withObject, type LinkedProgram, type PinnedStatus } from '../shared/pinned-status.js';
 import { lockHolder } from '../shared/lock.js';
 import { decodeToaTables, dialectText, rodataUint } from '../shared/toa-tables.js';
 import { LINK_PIN, PROGRAMS, TOA_OBJECT, readPinned, toaLockPath, toaPinDir, type ToaProgram } from './pinned.js';
@@ -15,14 +15,7 @@ export type ToaCounters = Record<'lost' | 'connections' | 'stored' | 'rewritten'
 /** runCnt/runTimeNs: kernel BPF statistics, counted only while they are enabled (sysctl kernel.bpf_stats_enabled) */
 export interface ToaProgramStatus extends LinkedProgram { program: ToaProgram; pin: string }
 
-export interface ToaStatus {
-  enabled: boolean;
-  /** false: pins are missing or detached (an interrupted run); enable again or disable */
-  complete: boolean;
-  dir: string;
-  /** pid of a tcplens enable/disable running now */
-  busy: number | null;
-  cgroup: { id: string; path: string | null } | null;
+export interface ToaStatus extends PinnedStatus {
   programs: ToaProgramStatus[];
   trusted: string[];
   dialects: string[];
@@ -31,7 +24,6 @@ export interface ToaStatus {
   saveSynListeners: number;
   toaConflict: 'reject' | 'first' | null;
   counters: ToaCounters | null;
-  problems: string[];
 }
 
 export function withToaObject<T>(fn: (obj: BpfObject) => T): T {
