@@ -5,9 +5,9 @@ import { checkAccelConfig, disableAccel, enableAccel, type AccelConfig } from '.
 import { accelStatus, type AccelCounters, type AccelStatus } from '../capabilities/accel/status.js';
 import { accelPinDir } from '../capabilities/accel/pinned.js';
 import { resolveCgroup } from '../kernel/cgroup.js';
-import { requireFeatures } from '../kernel/features.js';
+import { requireFeatures, requireKernel } from '../kernel/features.js';
 import { helpText, intFlag, parseFlags, type FlagTable, noArguments, runSubcommand } from './flags.js';
-import { ENABLE_VERBS, pinnedCommonFlags as common, pinnedStatusFlags as statusFlags, pinnedStatusText, reportDisable, requireKernel } from './pinned-command.js';
+import { ENABLE_VERBS, pinnedCommonFlags as common, pinnedStatusFlags as statusFlags, pinnedStatusText, reportDisable } from './pinned-command.js';
 
 export const accelEnableFlags = {
   cgroup: { type: 'string', arg: 'PATH', help: 'REQUIRED: cgroup v2 of the applications whose local connections are accelerated' },

@@ -3,8 +3,7 @@
 import { existsSync } from 'node:fs';
 import { AcceptTracer, DEFAULT_MERGE_CAPACITY, MAX_PORTS, type AcceptOptions, type AcceptRecord, type AcceptCounters } from '../capabilities/accept/accept.js';
 import { resolveCgroup, cgroup2Mount } from '../kernel/cgroup.js';
-import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
-import { installLibbpfLog } from '../kernel/libbpf-log.js';
+import { requireFeatures, requireKernel } from '../kernel/features.js';
 import { TcplensError } from '../errors.js';
 import { isStdoutClosed, onCleanup, untilStopped } from '../lifecycle.js';
 import { parseCidr } from '../net/addr.js';
@@ -12,7 +11,7 @@ import { dialectTable } from '../net/toa.js';
 import { makeSink } from '../sinks/index.js';
 import type { Column } from '../sinks/table.js';
 import { durationFlag, helpText, intFlag, parseFlags, type FlagTable, noArguments } from './flags.js';
-import { collectorAgentFlags, shipperFromFlags, shipperSummary } from './collector-agent-flags.js';
+import { collectorAgentFlags, finishShipper, shipperFromFlags } from './collector-agent-flags.js';
 
 export const flags = {
   cgroup: { type: 'string', arg: 'PATH', help: 'cgroup v2 to watch (default: the whole cgroup2 mount, every process)' },
@@ -100,9 +99,7 @@ export async function run(argv: string[]): Promise<number> {
   const opts = acceptOptions(v);
   const shipper = shipperFromFlags<AcceptRecord>(v, 'accept');
   const stopAfter = v.duration ? Number(durationFlag('duration', v.duration) / 1_000_000n) : 0;
-  installLibbpfLog(v.verbose);
-  requireRoot('accept');
-  requireBtf();
+  requireKernel('accept', v.verbose);
   requireFeatures(['sock_ops'], ['ringbuf']);
   opts.cgroup = resolveCgroup(v.cgroup);
 
@@ -120,7 +117,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!isStdoutClosed()) sink.close();
     process.stderr.write(`${summaryLine(r.counters)}\n`);
     // The records of the last windows go out now; a collector that is away gets a few seconds.
-    if (shipper) process.stderr.write(`${shipperSummary(await shipper.drain(5000))}\n`);
+    await finishShipper(shipper);
     if (r.saveSyn) {
       process.stderr.write(`tcplens: TCP_SAVE_SYN turned off again on ${r.saveSyn.restored} listener(s)${r.saveSyn.gone ? ` (${r.saveSyn.gone} had closed)` : ''}\n`);
       for (const n of r.saveSyn.notes) process.stderr.write(`tcplens: ${n}\n`);

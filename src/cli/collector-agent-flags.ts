@@ -62,7 +62,7 @@ export function shipperFromFlags<R>(v: AgentFlagValues, capability: string): Col
   });
 }
 
-export function shipperSummary(s: ShipperStats): string {
+function shipperSummary(s: ShipperStats): string {
   return `tcplens: collector: ${s.acked} records acknowledged in ${s.batches} batches (${s.duplicates} already stored), ` +
     `${s.dropped} dropped (buffer full), ${s.rejected} refused, ${s.unsent} unsent at exit, ${s.retries} retries`;
 }

@@ -1,8 +1,7 @@
 // tcplens hops: hop distance of TCP peers from the TTL / hop limit of their first reply.
 import { HopsProber } from '../capabilities/hops/hops.js';
 import { runHops, type HopsResult, type HopsRow } from '../capabilities/hops/run.js';
-import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
-import { installLibbpfLog } from '../kernel/libbpf-log.js';
+import { requireFeatures, requireKernel } from '../kernel/features.js';
 import { TcplensError } from '../errors.js';
 import { isStdoutClosed, onCleanup, stopReason, stopSignal } from '../lifecycle.js';
 import { checkTargetCount, MAX_TARGETS } from '../net/target.js';
@@ -79,9 +78,7 @@ export async function run(argv: string[]): Promise<number> {
   if (timeoutMs < 1) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--timeout ${v.timeout}: too short`, 'give at least 1ms, e.g. --timeout 2s');
   checkTargetCount(v._.length);
   const shipper = shipperFromFlags<HopsResult>(v, 'hops');
-  installLibbpfLog(v.verbose);
-  requireRoot('hops');
-  requireBtf();
+  requireKernel('hops', v.verbose);
   requireFeatures(['socket_filter']);
 
   const prober = HopsProber.open(concurrency);

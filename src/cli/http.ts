@@ -5,9 +5,8 @@
 import { HttpCapture, type CapturedExchange, type HttpCaptureOptions, type HttpRunSummary } from '../capabilities/http/http.js';
 import { MAX_HOSTS } from '../capabilities/http/filter.js';
 import { DEFAULT_BLOCK_COUNT, DEFAULT_BLOCK_SIZE } from '../kernel/packet-ring.js';
-import { requireBtf, requireFeatures, requireRoot } from '../kernel/features.js';
+import { requireFeatures, requireKernel } from '../kernel/features.js';
 import { resolveNetnsList } from '../kernel/netns.js';
-import { installLibbpfLog } from '../kernel/libbpf-log.js';
 import { formatError, TcplensError } from '../errors.js';
 import { isStdoutClosed, onCleanup, requestStop, stopSignal, untilStopped } from '../lifecycle.js';
 import { parseCidr } from '../net/addr.js';
@@ -153,9 +152,7 @@ export async function run(argv: string[]): Promise<number> {
   } : null;
   if (!live && v.netns.length) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '--netns with --read', 'a file has no namespace; drop --netns');
   if (live) {
-    installLibbpfLog(v.verbose);
-    requireRoot('http');
-    requireBtf();
+    requireKernel('http', v.verbose);
     requireFeatures(['socket_filter']);
   }
   const netnsColumn: Column<CapturedExchange> = { title: 'NETNS', width: 14, value: (e) => e.netns?.name ?? null };

@@ -1,9 +1,7 @@
 // What `tcplens toa` and `tcplens accel` share as commands over programs pinned under bpffs: their
-// flags, the kernel checks before any of them, the status text around each one's own rows, and
+// flags, the status text around each one's own rows, and
 // how enable and disable report.
 import type { PinnedStatus } from '../capabilities/shared/pinned-status.js';
-import { requireBtf, requireRoot } from '../kernel/features.js';
-import { installLibbpfLog } from '../kernel/libbpf-log.js';
 import type { FlagTable } from './flags.js';
 
 export const pinnedCommonFlags = {
@@ -15,12 +13,6 @@ export const pinnedStatusFlags = {
   json: { type: 'boolean', help: 'one JSON object instead of text' },
   ...pinnedCommonFlags,
 } satisfies FlagTable;
-
-export function requireKernel(what: string, verbose: boolean): void {
-  installLibbpfLog(verbose);
-  requireRoot(what);
-  requireBtf();
-}
 
 export const ENABLE_VERBS = { enabled: 'enabled', updated: 'reconfigured in place', replaced: 'replaced the previous attachment' } as const;
 

@@ -5,12 +5,12 @@ import { checkToaConfig, disableToa, enableToa, type ToaConfig } from '../capabi
 import { toaStatus, type ToaCounters, type ToaStatus } from '../capabilities/toa/status.js';
 import { toaPinDir } from '../capabilities/toa/pinned.js';
 import { resolveCgroup } from '../kernel/cgroup.js';
-import { requireFeatures } from '../kernel/features.js';
+import { requireFeatures, requireKernel } from '../kernel/features.js';
 import { TcplensError } from '../errors.js';
 import { parseCidr } from '../net/addr.js';
 import { dialectTable } from '../net/toa.js';
 import { helpText, parseFlags, type FlagTable, noArguments, runSubcommand } from './flags.js';
-import { ENABLE_VERBS, pinnedCommonFlags as common, pinnedStatusFlags as statusFlags, pinnedStatusText, reportDisable, requireKernel } from './pinned-command.js';
+import { ENABLE_VERBS, pinnedCommonFlags as common, pinnedStatusFlags as statusFlags, pinnedStatusText, reportDisable } from './pinned-command.js';
 
 export const enableFlags = {
   'trusted-lb': { type: 'string', multiple: true, arg: 'CIDR', help: 'REQUIRED: balancers whose TOA is believed (repeatable, or comma-separated)' },

@@ -2,6 +2,7 @@
 // clear error naming what is missing instead of a verifier or libbpf message.
 import { existsSync } from 'node:fs';
 import { bpf } from './libbpf.js';
+import { installLibbpfLog } from './libbpf-log.js';
 import { TcplensError } from '../errors.js';
 
 export function requireRoot(what: string): void {
@@ -15,6 +16,14 @@ export function requireBtf(path = '/sys/kernel/btf/vmlinux'): void {
     throw new TcplensError('TCPLENS_ERR_NO_BTF', `this kernel exposes no BTF (${path} is missing)`,
       'tcplens needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2020)');
   }
+}
+
+/** What every command that loads programs checks first: libbpf's output routed (verbose or
+ *  summarised), root, and the kernel's BTF. */
+export function requireKernel(what: string, verbose: boolean): void {
+  installLibbpfLog(verbose);
+  requireRoot(what);
+  requireBtf();
 }
 
 // libbpf 1.1 cannot probe tracing (tp_btf) programs: they need an attach target; load() reports those.
