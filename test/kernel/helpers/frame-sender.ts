@@ -8,26 +8,27 @@ import { withNetnsAt } from '../../../src/kernel/netns.js';
 
 const AF_PACKET = 17, SOCK_RAW = 3;
 
-export class FrameSender {
-  private fd: number;
-  private readonly addr: Buffer;
+/** A raw socket that sends each buffer whole to one address (IpipSender is one too). */
+export class RawSender {
+  constructor(private fd: number, private readonly addr: Buffer) {}
 
-  constructor(netns: string, iface: string) {
-    const { fd, ifindex } = withNetnsAt(`/run/netns/${netns}`, () => ({
-      fd: c.socket(AF_PACKET, SOCK_RAW, 0) as number, ifindex: c.if_nametoindex(iface) as number,
-    }));
-    if (fd < 0 || ifindex === 0) throw new Error(`AF_PACKET socket on ${iface} in ${netns}: ${strerror(errno())}`);
-    this.fd = fd;
-    this.addr = Buffer.from(kernelBtf().struct('sockaddr_ll').encode({ sll_family: AF_PACKET, sll_ifindex: ifindex, sll_halen: 6 }));
-  }
-
-  send(frame: Uint8Array): void {
-    const n = Number(c.sendto(this.fd, Buffer.from(frame), frame.length, 0, this.addr, this.addr.length));
-    if (n !== frame.length) throw new Error(`sendto: ${strerror(errno())}`);
+  send(bytes: Uint8Array): void {
+    const n = Number(c.sendto(this.fd, Buffer.from(bytes), bytes.length, 0, this.addr, this.addr.length));
+    if (n !== bytes.length) throw new Error(`sendto: ${strerror(errno())}`);
   }
 
   close(): void {
     if (this.fd >= 0) c.close(this.fd);
     this.fd = -1;
+  }
+}
+
+export class FrameSender extends RawSender {
+  constructor(netns: string, iface: string) {
+    const { fd, ifindex } = withNetnsAt(`/run/netns/${netns}`, () => ({
+      fd: c.socket(AF_PACKET, SOCK_RAW, 0) as number, ifindex: c.if_nametoindex(iface) as number,
+    }));
+    if (fd < 0 || ifindex === 0) throw new Error(`AF_PACKET socket on ${iface} in ${netns}: ${strerror(errno())}`);
+    super(fd, Buffer.from(kernelBtf().struct('sockaddr_ll').encode({ sll_family: AF_PACKET, sll_ifindex: ifindex, sll_halen: 6 })));
   }
 }
