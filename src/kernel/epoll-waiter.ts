@@ -47,10 +47,6 @@ export class FdWaiter {
     return () => this.unwatch(token);
   }
 
-  get watched(): number {
-    return this.watches.size;
-  }
-
   /** Resolves once no epoll_wait is in flight when nothing is watched any more (the pool thread is
    *  free); at once while others still watch. */
   async settled(): Promise<void> {
