@@ -93,7 +93,7 @@ export const bpf = {
 export const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;
 export const MAP_FAILED = 0xffffffffffffffffn;
 export const O_RDONLY = 0, O_DIRECTORY = 0o200000, O_CLOEXEC = 0o2000000;
-export const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3, EPOLLIN = 1, EPOLLONESHOT = 1 << 30;
+export const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLLIN = 1, EPOLLONESHOT = 1 << 30;
 export const EFD_NONBLOCK = 0o4000, EFD_CLOEXEC = 0o2000000;
 // struct epoll_event { u32 events; u64 data } is packed on x86-64 only.
 export const EPOLL_EVENT = process.arch === 'x64' ? 12 : 16;
