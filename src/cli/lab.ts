@@ -125,10 +125,6 @@ async function runLab(argv: string[]): Promise<number> {
       return exec(f.name as string | undefined, f._, command);
     case 'demo': {
       const req = labRequest(f as never, { name: 'demo', clients: 3, hops: '0,1,2' });
-      if (f.collector && f.gateways !== undefined) {
-        throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '--collector with --gateways: the gateway demo does not ship its exchanges yet',
-          'run tcplens lab up --gateways N, then tcplens http --netns ... --collector URL');
-      }
       const demo = (ship?: DemoShip) => runDemo(req, { keep: f.keep as boolean, log: say, ship });
       return f.collector ? demoWithCollector(f['collector-listen'] as string, demo) : demo();
     }

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpCapture } from '../capabilities/http/http.js';
-import { BalanceAggregator, DEFAULT_GATEWAY_PORT, formatSummary } from '../capabilities/http/balance-summary.js';
+import { BalanceAggregator, DEFAULT_GATEWAY_PORT, formatSummary, type SeenExchange } from '../capabilities/http/balance-summary.js';
 import { resolveNetns } from '../kernel/netns.js';
 import { onCleanup, stopSignal } from '../lifecycle.js';
 import { interrupted } from './checkpoint.js';
@@ -20,8 +20,12 @@ export const DEMO_REQUESTS_PER_PAIR = 30;
 /** The gateway tier the plain demo adds at its end (briefly): 2 gateways, 4 pods, gw1 skewed. */
 export const BRIEF_TIER = { gateways: 2, pods: 4, skew: { lb: null, gw: { gw1: [70, 10, 10, 10] } } };
 
-/** The full summary (--gateways), or with brief only the tier lines and the verdict. */
-export async function demoBalance(state: LabState, log: (line: string) => void, brief = false): Promise<string> {
+/**
+ * The full summary (--gateways), or with brief only the tier lines and the verdict. ship gets every
+ * exchange as the summary counted it (tagged with its gateway's node name), for lab demo --collector.
+ */
+export async function demoBalance(state: LabState, log: (line: string) => void, opts: { brief?: boolean; ship?: (e: SeenExchange) => void } = {}): Promise<string> {
+  const brief = opts.brief ?? false;
   const t = state.topology;
   const tier = t.gatewayTier!;
   const nsOf = (node: string) => t.nodes.find((n) => n.name === node)!.netns;
@@ -30,7 +34,11 @@ export async function demoBalance(state: LabState, log: (line: string) => void, 
   const agg = new BalanceAggregator({ gatewayPort: DEFAULT_GATEWAY_PORT, names });
   const pointName = new Map(tier.gateways.map((g) => [nsOf(g.node), g.node]));
   const cap = new HttpCapture({ ports: [DEFAULT_GATEWAY_PORT, POD_PORT], hosts: [], snaplen: 0, limits: {} },
-    (e) => agg.add({ ...e, netns: e.netns && { name: pointName.get(e.netns.name) ?? e.netns.name } }));
+    (e) => {
+      const seen = { ...e, netns: e.netns && { name: pointName.get(e.netns.name) ?? e.netns.name } };
+      agg.add(seen);
+      opts.ship?.(seen);
+    });
   // Many small blocks: at a few packets a block, 16 big ones would be only 80 ms of slack for the reader.
   cap.startLive({ ifaces: [], netns: tier.gateways.map((g) => resolveNetns(nsOf(g.node))), blockTimeoutMs: 5, blockSize: 1 << 16, blockCount: 256 });
   const release = onCleanup("the demo's balance capture", () => cap.stop().then(() => undefined));

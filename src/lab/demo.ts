@@ -21,6 +21,7 @@ import { formatHttp, startHttpCapture, type DemoHttp } from './demo-http.js';
 import { BRIEF_TIER, demoBalance } from './demo-balance.js';
 import { demoAccel } from './demo-accel.js';
 import type { HttpExchange } from '../net/http1.js';
+import type { SeenExchange } from '../capabilities/http/balance-summary.js';
 
 const run = promisify(execFile);
 
@@ -128,19 +129,23 @@ export function formatDemo(state: LabState, rows: DemoRow[], acceptNote: string 
   ].join('\n');
 }
 
-/** Where the demo hands on what its capabilities recorded (lab demo --collector ships them). */
-export interface DemoShip { accept(r: AcceptRecord): void; http(e: HttpExchange): void }
+/**
+ * Where the demo hands on what its capabilities recorded (lab demo --collector ships them): the
+ * FULLNAT lab's accept and http records, and apart from them what the gateways of the gateway
+ * section saw (another agent's: its balance is a question of its own).
+ */
+export interface DemoShip { accept(r: AcceptRecord): void; http(e: HttpExchange): void; gatewayHttp(e: SeenExchange): void }
 
 /**
  * The demo's last, brief section: which layer balances badly, in a second small lab (one client,
  * 2 gateways, 4 pods over IPIP, gw1 skewed on purpose), always removed again (--keep keeps only
  * the FULLNAT lab). `tcplens lab demo --gateways N ...` shows the whole summary instead.
  */
-async function gatewayBrief(req: LabRequest, log: (line: string) => void): Promise<string> {
+async function gatewayBrief(req: LabRequest, log: (line: string) => void, ship?: DemoShip): Promise<string> {
   const gwReq: LabRequest = { ...req, name: `${req.name.slice(0, 13)}-gw`, clients: 1, hops: [0], ipv6: false, ...BRIEF_TIER, servers: BRIEF_TIER.gateways };
   const lab = await buildLab(gwReq, log);
   try {
-    return await demoBalance(lab.state, log, true);
+    return await demoBalance(lab.state, log, { brief: true, ship: ship?.gatewayHttp });
   } finally {
     await labDown(gwReq.name);
     log(`lab ${gwReq.name} removed`);
@@ -159,7 +164,7 @@ export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line
   try {
     // A gateway tier (--gateways): the demo is which layer balances badly.
     if (state.topology.gatewayTier) {
-      process.stdout.write(await demoBalance(state, opts.log));
+      process.stdout.write(await demoBalance(state, opts.log, { ship: opts.ship?.gatewayHttp }));
       shown = true;
       return 0;
     }
@@ -204,7 +209,7 @@ export async function runDemo(req: LabRequest, opts: { keep: boolean; log: (line
     process.stdout.write(formatDemo(state, rows, note, hops, http ? formatHttp(http.exchanges, httpDrops, sent.length) : []));
     process.stdout.write(`${accel.join('\n')}\n`);
     shown = true;
-    process.stdout.write(await gatewayBrief(req, opts.log));
+    process.stdout.write(await gatewayBrief(req, opts.log, opts.ship));
     for (const r of tracer?.events ?? []) opts.ship?.accept(r);
     for (const e of http?.exchanges ?? []) opts.ship?.http(e);
     if (opts.keep) {

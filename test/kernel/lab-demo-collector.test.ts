@@ -1,6 +1,7 @@
 // `tcplens lab demo --collector`: the demo's records reach a real collector through the agent
-// path, its page and query API answer while it serves, and Ctrl-C ends it leaving nothing behind
-// (no lab, no temporary DuckDB directory).
+// path (the gateway section's as an agent of their own, whose balance the collector judges as the
+// demo's table did), its page and query API answer while it serves, and Ctrl-C ends it leaving
+// nothing behind (no lab, no temporary DuckDB directory).
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -21,7 +22,7 @@ async function getJson(url: string): Promise<any> {
   return r.json();
 }
 
-test('demo --collector ships the demo\'s accept and http records, serves the page, and stops on Ctrl-C', { timeout: 150_000 }, async () => {
+test('demo --collector ships the demo\'s accept and http records, serves the page, and stops on Ctrl-C', { timeout: 180_000 }, async () => {
   const child = spawn(process.execPath, [CLI, 'lab', 'demo', '--name', name, '--clients', '2', '--collector', '--collector-listen', '127.0.0.1:0'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
@@ -34,13 +35,15 @@ test('demo --collector ships the demo\'s accept and http records, serves the pag
       if (child.exitCode !== null || Date.now() > deadline) assert.fail(`no collector line:\n${out}\n${err}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    const m = /tcplens collector at (http:\/\/127\.0\.0\.1:\d+) holds the demo's (\d+) records \((\d+) accept, (\d+) http\)/.exec(out);
+    const m = /tcplens collector at (http:\/\/127\.0\.0\.1:\d+) holds the demo's (\d+) records \((\d+) accept, (\d+) http, (\d+) http from the gateways as agent lab-demo-gw\)/.exec(out);
     assert.ok(m, out);
-    const [, url, total, nAccept, nHttp] = m;
+    const [, url, total, nAccept, nHttp, nGateway] = m;
     // 2 clients x 2 servers, IPv4 only: 4 connections and 4 exchanges, each acknowledged.
     assert.equal(Number(nAccept), 4, out);
     assert.equal(Number(nHttp), 4, out);
-    assert.equal(Number(total), 8);
+    // The gateway section: 240 requests through 2 gateways, each seen on both of its legs.
+    assert.ok(Number(nGateway) >= 0.95 * 480 && Number(nGateway) <= 480, out);
+    assert.equal(Number(total), 8 + Number(nGateway));
     const accept = await getJson(`${url}/v1/events?capability=accept&limit=100`);
     assert.equal(accept.events.length, 4);
     // Every stored accept record names the real client the demo's table showed for it.
@@ -48,10 +51,14 @@ test('demo --collector ships the demo\'s accept and http records, serves the pag
       .map((l) => l.trim().split(/\s{2,}/)[2]);
     assert.deepEqual(accept.events.map((e: { client: string }) => e.client).sort(), tableClients.slice(0, 4).sort());
     assert.ok(accept.events.every((e: { agent: string }) => e.agent === 'lab-demo'));
-    const http = await getJson(`${url}/v1/events?capability=http&limit=100`);
+    const http = await getJson(`${url}/v1/events?capability=http&agent=lab-demo&limit=100`);
     assert.equal(http.events.length, 4);
+    // The collector names the layer the demo planted (gw1 skewed 70/10/10/10), as its table did.
+    const balance = await getJson(`${url}/v1/balance?agent=lab-demo-gw`);
+    assert.deepEqual({ ...balance.verdict, samples: undefined }, { balanced: false, tier: 2, node: 'lab-demo-gw/gw1', samples: undefined, confident: true }, JSON.stringify(balance));
+    assert.match(out, /verdict: SKEWED at tier 2 .*gw1 sends/, out);
     const agents = await getJson(`${url}/v1/agents`);
-    assert.deepEqual(agents.agents.map((a: { name: string }) => a.name), ['lab-demo']);
+    assert.deepEqual(agents.agents.map((a: { name: string }) => a.name).sort(), ['lab-demo', 'lab-demo-gw']);
     const page = await fetch(`${url}/`, { signal: AbortSignal.timeout(10000) });
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<html/i);
