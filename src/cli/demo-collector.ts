@@ -47,7 +47,8 @@ export async function demoWithCollector(listenFlag: string, demo: (ship: DemoShi
       `${gateways.stats.acked} http from the gateways as agent ${DEMO_GATEWAY_AGENT}).`,
     `    the page:   ${service.url}/`,
     `    the events: curl -s '${service.url}/v1/events?capability=accept&limit=5'`,
-    `    the gateway tier's balance: curl -s '${service.url}/v1/balance?agent=${DEMO_GATEWAY_AGENT}'`,
+    // Filtered: unfiltered, the FULLNAT lab's exchanges on port 80 count as a third backend of "lb".
+    `    the gateway tier: ${service.url}/?agent=${DEMO_GATEWAY_AGENT}  (or curl -s '${service.url}/v1/balance?agent=${DEMO_GATEWAY_AGENT}')`,
     `  Ctrl-C stops it and removes its DuckDB file (${dir}).`, '', ''].join('\n'));
   await untilStopped();
   await service.close();
