@@ -86,3 +86,21 @@ for (const kind of STORE_KINDS) {
     assert.deepEqual(got.filter((r) => r.agent === 'n1').slice(0, 2).map((r) => r.target), ['1/0', '1/1']);
   });
 }
+
+// ClickHouse commits a batch's rows and its batch id in two INSERTs: a collector that dies between
+// them (or loses ClickHouse's answer) leaves rows without their id. The retry must not store them
+// again: ClickHouse drops the repeated INSERT by its deduplication token.
+nodeTest('clickhouse: a retry after the rows went in but not their batch id stores the rows once', { timeout: 30_000 }, async (t) => {
+  const store = await openStore(newStorePlace('clickhouse', t), { retentionMs: 0 });
+  t.after(() => store.close());
+  const b = batchOf('n1', 'http', 'run9-1', [0, 1, 2].map((i) => httpRecord(i)));
+  assert.equal(await store.ingest(b), 'stored');
+  await store.execute([{ sql: 'DELETE FROM ingest_batches WHERE agent = $agent AND batch = $batch', params: { agent: 'n1', batch: 'run9-1' } }]);
+  assert.equal(await store.ingest(b), 'stored', 'its id was not kept, so it is not known as a duplicate');
+  assert.deepEqual((await store.query(q({ capability: 'http' }))).map((r) => r.path), ['/item/0', '/item/1', '/item/2']);
+  assert.equal(await store.ingest(b), 'duplicate', 'and now its id is kept');
+  const other = batchOf('n1', 'http', 'run9-1', [httpRecord(7)]);
+  await store.execute([{ sql: 'DELETE FROM ingest_batches WHERE batch = $batch', params: { batch: 'run9-1' } }]);
+  assert.equal(await store.ingest(other), 'stored');
+  assert.equal((await store.query(q({ capability: 'http' }))).length, 4, 'other rows under a forgotten id are another batch');
+});

@@ -150,15 +150,14 @@ export class ClickHouseStore implements CollectorStore {
       const seen = await this.read('SELECT count() FROM ingest_batches WHERE agent = $agent AND batch = $batch', { agent: batch.agent, batch: batch.batch });
       if (Number(seen[0][0]) > 0) return 'duplicate';
       const received = dateTime64Text(BigInt(this.now()) * 1000n);
-      const settings = { ...CLICKHOUSE_SETTINGS, insert_deduplication_token: token };
       const schema = CAPABILITIES[batch.capability];
       if (batch.rows.length) {
         const values = batch.rows.map((row, i) => this.rowValues(schema, batch, row, firstId + BigInt(i), received));
-        await this.client.insert({ table: ident(schema.name), values, format: 'JSONCompactEachRow', clickhouse_settings: settings });
+        await this.client.insert({ table: ident(schema.name), values, format: 'JSONCompactEachRow', clickhouse_settings: { ...CLICKHOUSE_SETTINGS, insert_deduplication_token: token } });
       }
       const { run, seq } = splitBatchId(batch.batch);
       await this.client.insert({
-        table: 'ingest_batches', format: 'JSONCompactEachRow', clickhouse_settings: settings,
+        table: 'ingest_batches', format: 'JSONCompactEachRow', clickhouse_settings: CLICKHOUSE_SETTINGS,
         values: [[batch.agent, batch.batch, run, seq === null ? null : Number(seq), batch.capability, batch.rows.length, received]],
       });
       return 'stored';

@@ -29,10 +29,11 @@ export function createTableClickHouse(schema: CapabilitySchema): string {
     `ENGINE = MergeTree ORDER BY ${ORDER_BY[schema.name]} SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`;
 }
 
-/** One row per stored batch; a batch stored twice (two collectors racing on a retry) folds into one on merge. */
+/** One row per stored batch; a batch stored twice (two collectors racing on a retry) folds into one on
+ * merge. No insert deduplication here: a batch id written again (its rows went in, its id did not)
+ * must be written. */
 export const INGEST_BATCHES_TABLE = 'CREATE TABLE IF NOT EXISTS ingest_batches (agent String, batch String, run Nullable(String), seq Nullable(Int64), ' +
-  "capability LowCardinality(String), events Int32, received DateTime64(6, 'UTC')) ENGINE = ReplacingMergeTree ORDER BY (agent, batch) " +
-  `SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW}`;
+  "capability LowCardinality(String), events Int32, received DateTime64(6, 'UTC')) ENGINE = ReplacingMergeTree ORDER BY (agent, batch)";
 
 /** Each table and the column its retention goes by (events by their time, batch ids by arrival). */
 export const RETAINED: [table: string, column: string][] = [
