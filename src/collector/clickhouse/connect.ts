@@ -1,13 +1,15 @@
 // A ClickHouse store from its spec: over HTTP(S) with @clickhouse/client, or in this process with
 // chDB, which plugs into the same client as its `connection` (so both run the same store code;
 // only the transport differs). chDB is loaded only when asked for: it is a large package.
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { TcplensError } from '../../errors.js';
 import type { StoreOptions } from '../store-api.js';
 import { describeStore, type StoreSpec } from '../store-url.js';
 import { CLICKHOUSE_SETTINGS, ClickHouseStore } from './store.js';
 
 type ClickHouseSpec = Exclude<StoreSpec, { kind: 'duckdb' }>;
+/** The client logs failures itself, with stacks; the store turns them into coded errors instead. */
+const QUIET = { level: ClickHouseLogLevel.OFF };
 type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
 async function chdbClient(path: string, database: string): Promise<ClickHouseClient> {
@@ -21,7 +23,7 @@ async function chdbClient(path: string, database: string): Promise<ClickHouseCli
   // chdb implements the Connection of @clickhouse/client-common, which @clickhouse/client bundles
   // its own copy of: the same interface, two declarations.
   const connection = createChdbConnection({ path }) as unknown as ClientConnection;
-  const client = createClient({ connection, clickhouse_settings: CLICKHOUSE_SETTINGS });
+  const client = createClient({ connection, clickhouse_settings: CLICKHOUSE_SETTINGS, log: QUIET });
   // chDB's connection ignores the client's database; USE is kept by its session.
   await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
   await client.command({ query: `USE ${database}` });
@@ -29,7 +31,7 @@ async function chdbClient(path: string, database: string): Promise<ClickHouseCli
 }
 
 async function httpClient(s: Extract<StoreSpec, { kind: 'clickhouse' }>): Promise<ClickHouseClient> {
-  const base = { url: s.url, username: s.username, password: s.password, clickhouse_settings: CLICKHOUSE_SETTINGS, request_timeout: 60_000 };
+  const base = { url: s.url, username: s.username, password: s.password, clickhouse_settings: CLICKHOUSE_SETTINGS, request_timeout: 60_000, log: QUIET };
   const boot = createClient(base);
   try {
     await boot.command({ query: `CREATE DATABASE IF NOT EXISTS ${s.database}` });

@@ -17,7 +17,7 @@
 // Retention: a TTL on each table deletes in the background by the server's clock; enforceRetention
 // deletes now (lightweight DELETE), as the DuckDB store does.
 import { createHash } from 'node:crypto';
-import type { ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
 import { TcplensError } from '../../errors.js';
 import { CLICKHOUSE } from '../queries/dialect.js';
 import { buildEventSelect, type EventQuery } from '../query.js';
@@ -179,10 +179,13 @@ export class ClickHouseStore implements CollectorStore {
   async query(q: EventQuery): Promise<Record<string, unknown>[]> {
     const schemas = q.capability ? [CAPABILITIES[q.capability]] : Object.values(CAPABILITIES);
     const found: { id: bigint; rec: Record<string, unknown> }[] = [];
-    for (const s of schemas) {
+    // The tables at once: a server answers them in parallel (chDB in turn).
+    const answers = await Promise.all(schemas.map(async (s) => {
       const built = buildEventSelect(s, q, CLICKHOUSE);
-      if (!built) continue;
-      for (const row of await this.read(built.sql, built.params)) {
+      return { s, rows: built ? await this.read(built.sql, built.params) : [] };
+    }));
+    for (const { s, rows } of answers) {
+      for (const row of rows) {
         const rec = rowToRecord(s, row.slice(2, -1), row[row.length - 1] as string | null);
         found.push({ id: BigInt(row[0] as string), rec: { ...rec, agent: row[1] as string, capability: s.name } });
       }
@@ -192,8 +195,14 @@ export class ClickHouseStore implements CollectorStore {
   }
 
   async read(sql: string, params: SqlParams = {}): Promise<unknown[][]> {
-    const rs = await this.client.query({ ...bindParams(sql, params), format: 'JSONCompactEachRow', clickhouse_settings: CLICKHOUSE_SETTINGS });
-    return rs.json<unknown[]>();
+    try {
+      const rs = await this.client.query({ ...bindParams(sql, params), format: 'JSONCompactEachRow', clickhouse_settings: CLICKHOUSE_SETTINGS });
+      return await rs.json<unknown[]>();
+    } catch (e) {
+      // ClickHouse refusing our SQL is our bug (500); not reaching it is the store's trouble (503).
+      if (e instanceof ClickHouseError) throw e;
+      throw this.error('a query failed', e);
+    }
   }
 
   /** One statement after the other: ClickHouse has no transaction to put them in (agent_runs is append-only). */
