@@ -17,7 +17,7 @@
 // Retention: a TTL on each table deletes in the background by the server's clock; enforceRetention
 // deletes now (lightweight DELETE), as the DuckDB store does.
 import { createHash } from 'node:crypto';
-import { ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseClient } from '@clickhouse/client';
 import { TcplensError } from '../../errors.js';
 import { CLICKHOUSE } from '../queries/dialect.js';
 import { buildEventSelect, type EventQuery } from '../query.js';
@@ -200,7 +200,8 @@ export class ClickHouseStore implements CollectorStore {
       return await rs.json<unknown[]>();
     } catch (e) {
       // ClickHouse refusing our SQL is our bug (500); not reaching it is the store's trouble (503).
-      if (e instanceof ClickHouseError) throw e;
+      // (By shape: chDB raises client-common's ClickHouseError, another class than the client's.)
+      if (e instanceof Error && 'type' in e && 'code' in e) throw e;
       throw this.error('a query failed', e);
     }
   }
