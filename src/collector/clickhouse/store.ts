@@ -47,6 +47,14 @@ export function dateTime64Text(us: bigint): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${String(micros).padStart(3, '0')}`;
 }
 
+/** Test-only: TCPLENS_COLLECTOR_FAILPOINT=die-after-rows:N kills the process right after the Nth
+ * batch's rows went in (its id not yet), die-after-commit:N after its id too, both before any
+ * acknowledgement: the crash windows kill -9 from outside rarely hits. */
+function failpoint(name: 'die-after-rows' | 'die-after-commit', n: number): void {
+  const m = /^([a-z-]+):(\d+)$/.exec(process.env.TCPLENS_COLLECTOR_FAILPOINT ?? '');
+  if (m && m[1] === name && Number(m[2]) === n) process.kill(process.pid, 'SIGKILL');
+}
+
 /** The rows as sent (no ids or arrival time, which a retry gets anew). */
 function rowsHash(batch: IngestBatch): string {
   const text = JSON.stringify(batch.rows, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
@@ -65,6 +73,7 @@ export class ClickHouseStore implements CollectorStore {
   private readonly writes = new Set<Promise<unknown>>();
   private waiting: (() => void)[] = [];
   private running = 0;
+  private written = 0;
 
   private constructor(private readonly client: ClickHouseClient, private readonly opts: ClickHouseStoreOptions) {
     this.now = opts.now ?? Date.now;
@@ -155,11 +164,14 @@ export class ClickHouseStore implements CollectorStore {
         const values = batch.rows.map((row, i) => this.rowValues(schema, batch, row, firstId + BigInt(i), received));
         await this.client.insert({ table: ident(schema.name), values, format: 'JSONCompactEachRow', clickhouse_settings: { ...CLICKHOUSE_SETTINGS, insert_deduplication_token: token } });
       }
+      const n = ++this.written;
+      failpoint('die-after-rows', n);
       const { run, seq } = splitBatchId(batch.batch);
       await this.client.insert({
         table: 'ingest_batches', format: 'JSONCompactEachRow', clickhouse_settings: CLICKHOUSE_SETTINGS,
         values: [[batch.agent, batch.batch, run, seq === null ? null : Number(seq), batch.capability, batch.rows.length, received]],
       });
+      failpoint('die-after-commit', n);
       return 'stored';
     } catch (e) {
       throw this.error('storing a batch failed', e);
