@@ -108,39 +108,11 @@ test('a batch the collector refuses for good (400) is counted as rejected and no
   await c.stop();
 });
 
-for (const kind of STORE_KINDS) {
-  test(`${kind}: a collector that dies after committing a batch but before acknowledging it: the retry is acknowledged as a duplicate and stored once`, { timeout: 60_000 }, async (t) => {
-    const dir = tempDir(t);
-    const db = newStoreArg(kind, dir);
-    const port = await freePort();
-    let c = await startCollector(db, { port, track: t, env: { TCPLENS_COLLECTOR_FAILPOINT: 'die-after-commit:5' } });
-    const COUNT = 2000;
-    const p = spawn(process.execPath, [agentChild, c.url, 'd1', String(COUNT), '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    p.stdout!.on('data', (d) => { out += d; });
-    p.stderr!.on('data', (d) => { err += d; });
-    t.after(() => { if (p.exitCode === null) p.kill('SIGKILL'); });
-    const [, signal] = await once(c.proc, 'exit');
-    assert.equal(signal, 'SIGKILL', c.stderr());
-    c = await startCollector(db, { port, track: t });
-    const { code, stats } = await exitOf(p, () => out, () => err);
-    assert.equal(code, 0, err);
-    assert.ok(stats.duplicates >= 1, `the unacknowledged batch came back as a duplicate: ${JSON.stringify(stats)}`);
-    const targets = (await events(c.url, { agent: 'd1' })).map((e) => e.target as string);
-    assert.equal(targets.length, COUNT);
-    assert.equal(new Set(targets).size, COUNT);
-    await c.stop();
-  });
-}
-
-
-// ClickHouse only (DuckDB commits rows and batch id in one transaction): a collector that dies
-// after a batch's rows went in but before its id did; the retry is stored, and its rows once.
-test('clickhouse: a collector that dies between a batch\'s rows and its id: the retry stores the rows once', { timeout: 60_000 }, async (t) => {
-  const dir = tempDir(t);
-  const db = newStoreArg('clickhouse', dir);
+/** One agent ships COUNT events to a collector that kills itself at failpoint, then comes back:
+ * the agent's final stats, and the events stored (each exactly once, none missing). */
+async function crashMidBatch(t: Parameters<typeof tempDir>[0] & { after: (fn: () => unknown) => void }, store: string, failpoint: string) {
   const port = await freePort();
-  let c = await startCollector(db, { port, track: t, env: { TCPLENS_COLLECTOR_FAILPOINT: 'die-after-rows:5' } });
+  let c = await startCollector(store, { port, track: t, env: { TCPLENS_COLLECTOR_FAILPOINT: failpoint } });
   const COUNT = 2000;
   const p = spawn(process.execPath, [agentChild, c.url, 'd1', String(COUNT), '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
@@ -149,7 +121,7 @@ test('clickhouse: a collector that dies between a batch\'s rows and its id: the 
   t.after(() => { if (p.exitCode === null) p.kill('SIGKILL'); });
   const [, signal] = await once(c.proc, 'exit');
   assert.equal(signal, 'SIGKILL', c.stderr());
-  c = await startCollector(db, { port, track: t });
+  c = await startCollector(store, { port, track: t });
   const { code, stats } = await exitOf(p, () => out, () => err);
   assert.equal(code, 0, err);
   assert.equal(stats.acked, COUNT, JSON.stringify(stats));
@@ -157,4 +129,18 @@ test('clickhouse: a collector that dies between a batch\'s rows and its id: the 
   assert.equal(targets.length, COUNT, 'no event twice, none missing');
   assert.equal(new Set(targets).size, COUNT);
   await c.stop();
+  return stats;
+}
+
+for (const kind of STORE_KINDS) {
+  test(`${kind}: a collector that dies after committing a batch but before acknowledging it: the retry is acknowledged as a duplicate and stored once`, { timeout: 60_000 }, async (t) => {
+    const stats = await crashMidBatch(t, newStoreArg(kind, tempDir(t)), 'die-after-commit:5');
+    assert.ok(stats.duplicates >= 1, `the unacknowledged batch came back as a duplicate: ${JSON.stringify(stats)}`);
+  });
+}
+
+// ClickHouse only (DuckDB commits rows and batch id in one transaction): a collector that dies
+// after a batch's rows went in but before its id did; the retry is stored, and its rows once.
+test('clickhouse: a collector that dies between a batch\'s rows and its id: the retry stores the rows once', { timeout: 60_000 }, async (t) => {
+  await crashMidBatch(t, newStoreArg('clickhouse', tempDir(t)), 'die-after-rows:5');
 });

@@ -173,14 +173,20 @@ test('with --token-file: ingest, every query route and metrics need the bearer t
   await c.stop();
 });
 
-test('a non-loopback address without a token is refused at start (TCPLENS_ERR_NEEDS_TOKEN, no stack)', T, async (t) => {
-  const dir = tempDir(t);
-  const p = spawn(process.execPath, [cliPath, 'collector', '--listen', '0.0.0.0:0', '--db', join(dir, 'e.duckdb')], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** A collector that must refuse to start: how it ended (killed after limitMs if it did not) and its stderr. */
+async function refusedStart(args: string[], limitMs: number): Promise<{ code: number | null; signal: string | null; err: string }> {
+  const p = spawn(process.execPath, [cliPath, 'collector', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   p.stderr.on('data', (d) => { err += d; });
-  const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
-  const [code] = await once(p, 'exit');
+  const timer = setTimeout(() => p.kill('SIGKILL'), limitMs);
+  const [code, signal] = await once(p, 'exit');
   clearTimeout(timer);
+  return { code, signal, err };
+}
+
+test('a non-loopback address without a token is refused at start (TCPLENS_ERR_NEEDS_TOKEN, no stack)', T, async (t) => {
+  const dir = tempDir(t);
+  const { code, err } = await refusedStart(['--listen', '0.0.0.0:0', '--db', join(dir, 'e.duckdb')], 20_000);
   assert.equal(code, 2, err);
   assert.match(err, /TCPLENS_ERR_NEEDS_TOKEN: .*\n {2}hint: /);
   assert.doesNotMatch(err, /^\s+at /m);
@@ -196,14 +202,9 @@ test('a ClickHouse store that is not there: TCPLENS_ERR_STORE at start, the pass
     ['--store-url', `clickhouse://tl@127.0.0.1:${port}/fleet`, '--store-password-file', pw],
   ];
   for (const args of runs) {
-    const p = spawn(process.execPath, [cliPath, 'collector', '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d) => { err += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    const [code] = await once(p, 'exit');
-    clearTimeout(timer);
+    const { code, signal, err } = await refusedStart(['--listen', '127.0.0.1:0', ...args], 30_000);
     assert.notEqual(code, 0, err);
-    assert.equal(p.signalCode, null, 'it stopped by itself, in time');
+    assert.equal(signal, null, 'it stopped by itself, in time');
     assert.match(err, new RegExp(`TCPLENS_ERR_STORE: cannot reach clickhouse clickhouse://tl@127\\.0\\.0\\.1:${port}/fleet: .*\\n {2}hint: `));
     assert.doesNotMatch(err, /url-secret|hunter2/);
     assert.doesNotMatch(err, /^\s+at /m);
