@@ -1,16 +1,21 @@
 // tcplens collector: flags -> the store (DuckDB file) and the HTTP API; runs until a signal, then
 // closes the listener first (no new batch is accepted) and the store last (folds its log in).
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { TcplensError } from '../errors.js';
 import { untilStopped } from '../lifecycle.js';
 import { DEFAULT_MAX_BODY } from '../collector/server.js';
 import { startCollectorService } from '../collector/service.js';
+import { describeStore, parseStoreUrl, type StoreSpec } from '../collector/store-url.js';
 import { readToken } from './collector-agent-flags.js';
 import { durationFlag, formatDuration, helpText, parseFlags, type FlagTable, noArguments } from './flags.js';
 
 export const flags = {
   listen: { type: 'string', arg: 'HOST:PORT', default: '127.0.0.1:7070', help: 'address to serve on (default 127.0.0.1:7070; any non-loopback address needs --token-file)' },
-  db: { type: 'string', arg: 'PATH', default: 'tcplens-collector.duckdb', help: 'DuckDB file to store events in (created if missing; default ./tcplens-collector.duckdb)' },
+  db: { type: 'string', arg: 'PATH', help: 'DuckDB file to store events in (created if missing; default ./tcplens-collector.duckdb)' },
+  store: { type: 'string', arg: 'URL', help: 'store events elsewhere: clickhouse://USER@HOST:8123/DB (clickhouses:// for https), chdb:DIR (ClickHouse in this process), duckdb:PATH' },
+  'store-url': { type: 'string', arg: 'URL', help: 'the same as --store' },
+  'store-password-file': { type: 'string', arg: 'FILE', help: 'file holding the ClickHouse user\'s password (rather than in the URL, which shows in ps)' },
   retention: { type: 'string', arg: 'DUR', default: '7d', help: 'delete events older than DUR, checked every minute (default 7d; 0 keeps everything)' },
   'token-file': { type: 'string', arg: 'FILE', help: 'file holding the bearer token every request must carry (Authorization: Bearer ...)' },
   'max-body': { type: 'string', arg: 'BYTES', default: String(DEFAULT_MAX_BODY), help: `largest ingest body accepted, before and after gzip (default ${DEFAULT_MAX_BODY}; k/m suffixes allowed)` },
@@ -20,7 +25,8 @@ export const flags = {
 
 const USAGE = `tcplens collector [flags]
 
-Gathers the events of many tcplens agents into one DuckDB file and answers queries about them.
+Gathers the events of many tcplens agents into one DuckDB file (or ClickHouse, --store) and answers
+queries about them.
 
   POST /v1/events?agent=NAME&capability=accept|http|hops|probe&batch=ID
        body: the NDJSON that \`tcplens <capability> --json\` prints (Content-Encoding: gzip allowed);
@@ -63,6 +69,33 @@ export function sizeFlag(name: string, value: string): number {
   return n;
 }
 
+const DEFAULT_DB = 'tcplens-collector.duckdb';
+
+function readPassword(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--store-password-file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'give a readable file holding the password on one line');
+  }
+}
+
+/** --db PATH, or --store / --store-url URL (at most one of them); DuckDB at ./tcplens-collector.duckdb without either. */
+export function storeOf(v: { db?: unknown; store?: unknown; 'store-url'?: unknown; 'store-password-file'?: unknown }): StoreSpec {
+  const given = (['db', 'store', 'store-url'] as const).filter((k) => v[k] !== undefined);
+  if (given.length > 1) {
+    throw new TcplensError('TCPLENS_ERR_BAD_FLAG', `--${given.join(' and --')} both say where to store: give one`, 'either --db FILE (DuckDB) or --store URL');
+  }
+  const url = (v.store ?? v['store-url']) as string | undefined;
+  const pwFile = v['store-password-file'] as string | undefined;
+  if (url === undefined) {
+    if (pwFile !== undefined) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '--store-password-file only means something with --store clickhouse://...', 'add --store URL');
+    return { kind: 'duckdb', path: (v.db as string | undefined) ?? DEFAULT_DB };
+  }
+  const spec = parseStoreUrl(url, pwFile === undefined ? null : readPassword(pwFile));
+  if (pwFile !== undefined && spec.kind !== 'clickhouse') throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '--store-password-file only means something with --store clickhouse://...', 'chdb: and duckdb: stores have no password');
+  return spec;
+}
+
 export function collectorOptions(v: ReturnType<typeof parseFlags<typeof flags>>) {
   noArguments(v, 'collector');
   const listen = parseListen(v.listen as string);
@@ -74,7 +107,7 @@ export function collectorOptions(v: ReturnType<typeof parseFlags<typeof flags>>)
   return {
     listen,
     token,
-    db: v.db as string,
+    db: storeOf(v),
     retentionMs: Number(durationFlag('retention', v.retention as string, MAX_RETENTION) / 1_000_000n),
     maxBodyBytes: sizeFlag('max-body', v['max-body'] as string),
   };
@@ -88,7 +121,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const o = collectorOptions(v);
   const service = await startCollectorService(o);
-  process.stderr.write(`tcplens collector: listening on ${service.url} (db ${o.db}, retention ${o.retentionMs ? formatDuration(BigInt(o.retentionMs) * 1_000_000n) : 'none'}${o.token ? ', token required' : ''})\n`);
+  process.stderr.write(`tcplens collector: listening on ${service.url} (${describeStore(o.db)}, retention ${o.retentionMs ? formatDuration(BigInt(o.retentionMs) * 1_000_000n) : 'none'}${o.token ? ', token required' : ''})\n`);
   await untilStopped();
   return 0;
 }

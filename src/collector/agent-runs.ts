@@ -3,13 +3,21 @@
 // written to the agent_runs table every few seconds and before /v1/agents answers, so it costs
 // the ingest path no transaction of its own; at most the last few seconds of it die with kill -9.
 import { TcplensError } from '../errors.js';
-import type { EventStore } from './store.js';
+import type { CollectorStore } from './store-api.js';
 
 export const AGENT_RUNS_TABLE = 'CREATE TABLE IF NOT EXISTS agent_runs (agent VARCHAR NOT NULL, run VARCHAR NOT NULL, version VARCHAR, ' +
   'drops BIGINT NOT NULL, updated TIMESTAMP NOT NULL, PRIMARY KEY (agent, run))';
 
 const UPSERT = 'INSERT INTO agent_runs VALUES ($agent, $run, $version, $drops, make_timestamp($updated::BIGINT)) ' +
   'ON CONFLICT (agent, run) DO UPDATE SET version = coalesce(excluded.version, version), drops = greatest(drops, excluded.drops), updated = excluded.updated';
+
+// ClickHouse has no upsert: a row per report, folded per run when /v1/agents reads them (queries/agents.ts).
+const CLICKHOUSE_SQL = {
+  table: "CREATE TABLE IF NOT EXISTS agent_runs (agent String, run String, version Nullable(String), drops Int64, updated DateTime64(6, 'UTC')) " +
+    'ENGINE = MergeTree ORDER BY (agent, run)',
+  upsert: 'INSERT INTO agent_runs VALUES ($agent, $run, $version, $drops, fromUnixTimestamp64Micro($updated))',
+};
+const sqlOf = (store: CollectorStore) => (store.dialect.name === 'clickhouse' ? CLICKHOUSE_SQL : { table: AGENT_RUNS_TABLE, upsert: UPSERT });
 
 export const VERSION = /^[A-Za-z0-9._+-]{1,32}$/;
 
@@ -32,13 +40,13 @@ export class AgentRuns {
   private timer: NodeJS.Timeout;
   private lastMs = 0;
 
-  private constructor(private readonly store: EventStore, everyMs: number) {
+  private constructor(private readonly store: CollectorStore, everyMs: number) {
     this.timer = setInterval(() => { void this.flush().catch((e) => process.stderr.write(`tcplens: agent runs: ${(e as Error).message}\n`)); }, everyMs);
     this.timer.unref();
   }
 
-  static async open(store: EventStore, everyMs = 5000): Promise<AgentRuns> {
-    await store.execute([{ sql: AGENT_RUNS_TABLE }]);
+  static async open(store: CollectorStore, everyMs = 5000): Promise<AgentRuns> {
+    await store.execute([{ sql: sqlOf(store).table }]);
     return new AgentRuns(store, everyMs);
   }
 
@@ -55,7 +63,7 @@ export class AgentRuns {
     const rows = [...this.pending.values()];
     this.pending = new Map();
     await this.store.execute(rows.map((r) => ({
-      sql: UPSERT, params: { agent: r.agent, run: r.run, version: r.report.version, drops: BigInt(r.report.dropped), updated: BigInt(r.atMs) * 1000n },
+      sql: sqlOf(this.store).upsert, params: { agent: r.agent, run: r.run, version: r.report.version, drops: BigInt(r.report.dropped), updated: BigInt(r.atMs) * 1000n },
     })));
   }
 

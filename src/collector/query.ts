@@ -2,6 +2,7 @@
 // Every user value travels as a bound parameter; identifiers come only from the schema.
 import { TcplensError } from '../errors.js';
 import { CAPABILITIES, capabilitySchema, ident, type CapabilityName, type CapabilitySchema, type QueryFilter } from './schema.js';
+import { DUCKDB, type SqlDialect } from './queries/dialect.js';
 
 export interface EventQuery {
   capability: CapabilityName | null;
@@ -101,13 +102,13 @@ export function parseEventQuery(params: URLSearchParams, nowMs = Date.now()): Ev
 export interface BuiltQuery { sql: string; params: Record<string, string | number | bigint> }
 
 /** The column list a stored row is read back with (times as epoch ms, to rebuild ISO strings). */
-export function selectColumns(schema: CapabilitySchema): string {
-  const cols = schema.fields.map((f) => (f.type === 'time' ? `epoch_ms(${ident(f.name)})` : ident(f.name)));
+export function selectColumns(schema: CapabilitySchema, d: SqlDialect = DUCKDB): string {
+  const cols = schema.fields.map((f) => (f.type === 'time' ? d.epochMs(ident(f.name)) : ident(f.name)));
   return ['id', 'agent', ...cols, 'extra'].join(', ');
 }
 
 /** SQL for one capability's table, or null when a filter cannot match there (that table is skipped). */
-export function buildEventSelect(schema: CapabilitySchema, q: EventQuery): BuiltQuery | null {
+export function buildEventSelect(schema: CapabilitySchema, q: EventQuery, d: SqlDialect = DUCKDB): BuiltQuery | null {
   const where: string[] = [];
   const params: BuiltQuery['params'] = {};
   if (q.agent !== null) { where.push('agent = $agent'); params.agent = q.agent; }
@@ -119,9 +120,9 @@ export function buildEventSelect(schema: CapabilitySchema, q: EventQuery): Built
     where.push(`${ident(col)} = $${f}`);
     params[f] = v;
   }
-  if (q.sinceUs !== null) { where.push('ts >= make_timestamp($since::BIGINT)'); params.since = q.sinceUs; }
-  if (q.untilUs !== null) { where.push('ts < make_timestamp($until::BIGINT)'); params.until = q.untilUs; }
+  if (q.sinceUs !== null) { where.push(`ts >= ${d.timestamp('$since')}`); params.since = q.sinceUs; }
+  if (q.untilUs !== null) { where.push(`ts < ${d.timestamp('$until')}`); params.until = q.untilUs; }
   params.limit = q.limit;
-  const sql = `SELECT ${selectColumns(schema)} FROM ${ident(schema.name)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $limit`;
+  const sql = `SELECT ${selectColumns(schema, d)} FROM ${ident(schema.name)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $limit`;
   return { sql, params };
 }

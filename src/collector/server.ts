@@ -9,13 +9,14 @@ import { AGENT_NAME, capabilitySchema, CAPABILITIES } from './schema.js';
 import { parseEventQuery } from './query.js';
 import { readNdjsonBody } from './ndjson-body.js';
 import type { CollectorMetrics } from './metrics.js';
-import { splitBatchId, type EventStore } from './store.js';
+import { splitBatchId } from './store.js';
+import type { CollectorStore } from './store-api.js';
 import { agentReportOf, type AgentRuns } from './agent-runs.js';
 import { QUERY_ROUTES } from './routes.js';
 import { staticFile } from './web/static.js';
 
 export interface ServerOptions {
-  store: EventStore;
+  store: CollectorStore;
   metrics: CollectorMetrics;
   /** bearer token required on every route; null: none (loopback only, the CLI sees to that) */
   token: string | null;

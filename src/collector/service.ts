@@ -8,10 +8,11 @@ import { onCleanup } from '../lifecycle.js';
 import { AgentRuns } from './agent-runs.js';
 import { CollectorMetrics } from './metrics.js';
 import { createCollectorServer } from './server.js';
-import { EventStore } from './store.js';
+import { openStore, type StoreSpec } from './store-url.js';
 
 export interface CollectorServiceOptions {
-  db: string;
+  /** where events are stored: a DuckDB file path, or a store spec (--store) */
+  db: string | StoreSpec;
   listen: { host: string; port: number };
   retentionMs: number;
   token: string | null;
@@ -26,7 +27,7 @@ export interface CollectorService {
 }
 
 export async function startCollectorService(o: CollectorServiceOptions): Promise<CollectorService> {
-  const store = await EventStore.open(o.db, { retentionMs: o.retentionMs });
+  const store = await openStore(typeof o.db === 'string' ? { kind: 'duckdb', path: o.db } : o.db, { retentionMs: o.retentionMs });
   const releaseStore = onCleanup('collector store', () => store.close());
   const metrics = new CollectorMetrics(() => store.sizeBytes());
   for (const [agent, ms] of await store.agentsLastSeen()) metrics.seen(agent, ms);

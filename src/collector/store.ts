@@ -15,6 +15,8 @@ import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBC
 import { TcplensError } from '../errors.js';
 import { CAPABILITIES, columnType, ident, rowToRecord, type CapabilityName, type CapabilitySchema, type EventRow } from './schema.js';
 import { buildEventSelect, type EventQuery } from './query.js';
+import { DUCKDB } from './queries/dialect.js';
+import type { CollectorStore } from './store-api.js';
 
 export interface IngestBatch {
   agent: string;
@@ -62,7 +64,8 @@ export function splitBatchId(id: string): { run: string | null; seq: bigint | nu
   return m ? { run: m[1], seq: BigInt(m[2]) } : { run: null, seq: null };
 }
 
-export class EventStore {
+export class EventStore implements CollectorStore {
+  readonly dialect = DUCKDB;
   private queue: Pending[] = [];
   private writing: Promise<void> | null = null;
   private nextId = 1n;

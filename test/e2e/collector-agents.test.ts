@@ -1,4 +1,5 @@
-// Agents shipping to a real collector process: kill -9 the collector while three agent
+// Agents shipping to a real collector process (with each store, DuckDB and ClickHouse in chDB, for
+// the crash tests): kill -9 the collector while three agent
 // processes ingest, restart it on the same port and file, and every event each agent produced is
 // stored exactly once. Also: a collector that is away at first, a full buffer (dropped, counted
 // and reported to the collector), and a batch refused for good (counted, not retried forever).
@@ -11,6 +12,7 @@ import { repoRoot } from '../../src/kernel/paths.js';
 import { CollectorShipper, SHIPPER_DEFAULTS } from '../../src/collector/agent.js';
 import { call, events, freePort, startCollector, tempDir } from '../helpers/collector-process.js';
 import { hopsRecord } from '../helpers/collector-records.js';
+import { newStoreArg, STORE_KINDS } from '../helpers/collector-stores.js';
 
 const agentChild = join(repoRoot, 'dist', 'test', 'helpers', 'collector-agent-child.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -24,46 +26,48 @@ async function exitOf(p: ChildProcess, out: () => string, err: () => string): Pr
   return { code, stats };
 }
 
-test('kill -9 of the collector during ingest from three agents: after a restart every event is stored exactly once', { timeout: 120_000 }, async (t) => {
-  const dir = tempDir(t);
-  const db = join(dir, 'e.duckdb');
-  const port = await freePort();
-  let c = await startCollector(db, { port, track: t });
-  const COUNT = 6000;
-  const agents = ['a1', 'a2', 'a3'].map((name) => {
-    const p = spawn(process.execPath, [agentChild, c.url, name, String(COUNT), '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    p.stdout!.on('data', (d) => { out += d; });
-    p.stderr!.on('data', (d) => { err += d; });
-    t.after(() => { if (p.exitCode === null) p.kill('SIGKILL'); });
-    return { name, p, out: () => out, err: () => err };
+for (const kind of STORE_KINDS) {
+  test(`${kind}: kill -9 of the collector during ingest from three agents: after a restart every event is stored exactly once`, { timeout: 120_000 }, async (t) => {
+    const dir = tempDir(t);
+    const db = newStoreArg(kind, dir);
+    const port = await freePort();
+    let c = await startCollector(db, { port, track: t });
+    const COUNT = 6000;
+    const agents = ['a1', 'a2', 'a3'].map((name) => {
+      const p = spawn(process.execPath, [agentChild, c.url, name, String(COUNT), '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '', err = '';
+      p.stdout!.on('data', (d) => { out += d; });
+      p.stderr!.on('data', (d) => { err += d; });
+      t.after(() => { if (p.exitCode === null) p.kill('SIGKILL'); });
+      return { name, p, out: () => out, err: () => err };
+    });
+    // Kill only once each agent has something acknowledged, so the kill lands mid-ingest.
+    for (let i = 0; ; i++) {
+      const got = await events(c.url, { capability: 'hops', limit: '100000' });
+      if (agents.every((a) => got.some((e) => e.agent === a.name))) break;
+      assert.ok(i < 200, 'agents never got a batch in');
+      await sleep(25);
+    }
+    const before = (await events(c.url, { capability: 'hops', limit: '100000' })).length;
+    await c.kill9();
+    await sleep(800); // agents meet a closed port meanwhile and back off
+    c = await startCollector(db, { port, track: t });
+    const results = await Promise.all(agents.map((a) => exitOf(a.p, a.out, a.err)));
+    const stored = await events(c.url, { capability: 'hops', limit: '100000' });
+    assert.ok(before > 0 && before < 3 * COUNT, `killed mid-ingest (${before} of ${3 * COUNT} stored at the kill)`);
+    for (const [i, a] of agents.entries()) {
+      const { code, stats } = results[i];
+      assert.equal(code, 0, `${a.name}: ${JSON.stringify(stats)} ${a.err()}`);
+      assert.equal(stats.acked, COUNT);
+      const mine = stored.filter((e) => e.agent === a.name).map((e) => e.target as string);
+      assert.equal(mine.length, COUNT, `${a.name}: stored ${mine.length}`);
+      assert.deepEqual(mine.sort(), Array.from({ length: COUNT }, (_, k) => `${a.name}/${k}`).sort(), 'each event once, none missing');
+    }
+    assert.ok(results.some((r) => r.stats.retries > 0), 'the agents did meet the outage');
+    process.stderr.write(`# at the kill: ${before} stored; retries ${results.map((r) => r.stats.retries).join('/')}, duplicate acks ${results.map((r) => r.stats.duplicates).join('/')}\n`);
+    await c.stop();
   });
-  // Kill only once each agent has something acknowledged, so the kill lands mid-ingest.
-  for (let i = 0; ; i++) {
-    const got = await events(c.url, { capability: 'hops', limit: '100000' });
-    if (agents.every((a) => got.some((e) => e.agent === a.name))) break;
-    assert.ok(i < 200, 'agents never got a batch in');
-    await sleep(25);
-  }
-  const before = (await events(c.url, { capability: 'hops', limit: '100000' })).length;
-  await c.kill9();
-  await sleep(800); // agents meet a closed port meanwhile and back off
-  c = await startCollector(db, { port, track: t });
-  const results = await Promise.all(agents.map((a) => exitOf(a.p, a.out, a.err)));
-  const stored = await events(c.url, { capability: 'hops', limit: '100000' });
-  assert.ok(before > 0 && before < 3 * COUNT, `killed mid-ingest (${before} of ${3 * COUNT} stored at the kill)`);
-  for (const [i, a] of agents.entries()) {
-    const { code, stats } = results[i];
-    assert.equal(code, 0, `${a.name}: ${JSON.stringify(stats)} ${a.err()}`);
-    assert.equal(stats.acked, COUNT);
-    const mine = stored.filter((e) => e.agent === a.name).map((e) => e.target as string);
-    assert.equal(mine.length, COUNT, `${a.name}: stored ${mine.length}`);
-    assert.deepEqual(mine.sort(), Array.from({ length: COUNT }, (_, k) => `${a.name}/${k}`).sort(), 'each event once, none missing');
-  }
-  assert.ok(results.some((r) => r.stats.retries > 0), 'the agents did meet the outage');
-  process.stderr.write(`# at the kill: ${before} stored; retries ${results.map((r) => r.stats.retries).join('/')}, duplicate acks ${results.map((r) => r.stats.duplicates).join('/')}\n`);
-  await c.stop();
-});
+}
 
 test('collector away at first and a small buffer: what fits is delivered once it comes, the rest is dropped and counted', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
@@ -104,11 +108,11 @@ test('a batch the collector refuses for good (400) is counted as rejected and no
   await c.stop();
 });
 
-test('a collector that dies after committing a batch but before acknowledging it: the retry is acknowledged as a duplicate and stored once', { timeout: 60_000 }, async (t) => {
-  const dir = tempDir(t);
-  const db = join(dir, 'e.duckdb');
+/** One agent ships COUNT events to a collector that kills itself at failpoint, then comes back:
+ * the agent's final stats, and the events stored (each exactly once, none missing). */
+async function crashMidBatch(t: Parameters<typeof tempDir>[0] & { after: (fn: () => unknown) => void }, store: string, failpoint: string) {
   const port = await freePort();
-  let c = await startCollector(db, { port, track: t, env: { TCPLENS_COLLECTOR_FAILPOINT: 'die-after-commit:5' } });
+  let c = await startCollector(store, { port, track: t, env: { TCPLENS_COLLECTOR_FAILPOINT: failpoint } });
   const COUNT = 2000;
   const p = spawn(process.execPath, [agentChild, c.url, 'd1', String(COUNT), '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
@@ -117,12 +121,26 @@ test('a collector that dies after committing a batch but before acknowledging it
   t.after(() => { if (p.exitCode === null) p.kill('SIGKILL'); });
   const [, signal] = await once(c.proc, 'exit');
   assert.equal(signal, 'SIGKILL', c.stderr());
-  c = await startCollector(db, { port, track: t });
+  c = await startCollector(store, { port, track: t });
   const { code, stats } = await exitOf(p, () => out, () => err);
   assert.equal(code, 0, err);
-  assert.ok(stats.duplicates >= 1, `the unacknowledged batch came back as a duplicate: ${JSON.stringify(stats)}`);
+  assert.equal(stats.acked, COUNT, JSON.stringify(stats));
   const targets = (await events(c.url, { agent: 'd1' })).map((e) => e.target as string);
-  assert.equal(targets.length, COUNT);
+  assert.equal(targets.length, COUNT, 'no event twice, none missing');
   assert.equal(new Set(targets).size, COUNT);
   await c.stop();
+  return stats;
+}
+
+for (const kind of STORE_KINDS) {
+  test(`${kind}: a collector that dies after committing a batch but before acknowledging it: the retry is acknowledged as a duplicate and stored once`, { timeout: 60_000 }, async (t) => {
+    const stats = await crashMidBatch(t, newStoreArg(kind, tempDir(t)), 'die-after-commit:5');
+    assert.ok(stats.duplicates >= 1, `the unacknowledged batch came back as a duplicate: ${JSON.stringify(stats)}`);
+  });
+}
+
+// ClickHouse only (DuckDB commits rows and batch id in one transaction): a collector that dies
+// after a batch's rows went in but before its id did; the retry is stored, and its rows once.
+test('clickhouse: a collector that dies between a batch\'s rows and its id: the retry stores the rows once', { timeout: 60_000 }, async (t) => {
+  await crashMidBatch(t, newStoreArg('clickhouse', tempDir(t)), 'die-after-rows:5');
 });

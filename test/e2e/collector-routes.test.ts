@@ -1,14 +1,15 @@
-// The query routes against a real collector process and DuckDB file: known records go in through
+// The query routes against a real collector process, once with each store (a DuckDB file, and
+// ClickHouse embedded by chDB: one suite, the same bodies): known records go in through
 // the real ingest route, and each route answers exactly what they mean (top clients, connection
 // series, balance with the same math as `tcplens http --balance`, probe paths, hop distances,
 // agents with version and drops); per-service metrics; hostile query strings get a 400 JSON error
 // and change nothing.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { balance, type Choice } from '../../src/capabilities/http/balance.js';
 import { call, ndjson, startCollector, tempDir, type Reply } from '../helpers/collector-process.js';
 import { acceptRecord, hopsRecord, httpRecord, probeRecord } from '../helpers/collector-records.js';
+import { newStoreArg, STORE_KINDS, type StoreKind } from '../helpers/collector-stores.js';
 
 const T = { timeout: 60_000 };
 const at = (s: string) => `2026-12-01T21:${s}.000Z`;
@@ -50,8 +51,8 @@ const SIGHTINGS: Sighting[] = [
   ex('gw2', POD_A, 1.5, at('00:07'), gw('gw2', POD_A)),
 ];
 
-async function loaded(t: { after: (fn: () => Promise<unknown>) => void } & Parameters<typeof tempDir>[0]) {
-  const c = await startCollector(join(tempDir(t), 'e.duckdb'), { track: t });
+async function loaded(kind: StoreKind, t: { after: (fn: () => Promise<unknown>) => void } & Parameters<typeof tempDir>[0]) {
+  const c = await startCollector(newStoreArg(kind, tempDir(t)), { track: t });
   const ok = async (r: Promise<Reply>) => assert.equal((await r).status, 200, (await r).text);
   // accept: one client on two ports and in a merge window's summary, seen by two agents; a client
   // without TOA (its peer counts); an IPv6 client of another service.
@@ -77,9 +78,10 @@ async function loaded(t: { after: (fn: () => Promise<unknown>) => void } & Param
   return c;
 }
 
-test('each route answers exactly what the stored records mean', T, async (t) => {
+for (const kind of STORE_KINDS) {
+test(`${kind}: each route answers exactly what the stored records mean`, T, async (t) => {
   const started = Date.now();
-  const c = await loaded(t);
+  const c = await loaded(kind, t);
 
   await t.test('clients/top: real client else peer, without port; merged counts; agents; last', async () => {
     assert.deepStrictEqual(await get(c.url, '/v1/clients/top'), { clients: [
@@ -159,8 +161,8 @@ test('each route answers exactly what the stored records mean', T, async (t) => 
   assert.equal(await c.stop(), 0);
 });
 
-test('hostile and bad query strings: 400 with a JSON error, and nothing changed', T, async (t) => {
-  const c = await loaded(t);
+test(`${kind}: hostile and bad query strings: 400 with a JSON error, and nothing changed`, T, async (t) => {
+  const c = await loaded(kind, t);
   const drop = encodeURIComponent("x'; DROP TABLE accept; --");
   const cases: [string, number, string][] = [
     ['/v1/clients/top?limit=-1', 400, 'TCPLENS_ERR_BAD_QUERY'],
@@ -203,3 +205,4 @@ test('hostile and bad query strings: 400 with a JSON error, and nothing changed'
   assert.equal((await get(c.url, '/v1/clients/top')).clients.length, 3, 'the accept table is still there, whole');
   assert.equal(await c.stop(), 0);
 });
+}

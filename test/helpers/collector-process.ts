@@ -32,7 +32,7 @@ export function tempDir(t: { after: (fn: () => void) => void }, prefix = 'tcplen
 }
 
 export async function startCollector(db: string, opts: { port?: number; args?: string[]; env?: Record<string, string>; track?: { after: (fn: () => Promise<unknown>) => void } } = {}): Promise<Collector> {
-  const proc = spawn(process.execPath, [cliPath, 'collector', '--listen', `127.0.0.1:${opts.port ?? 0}`, '--db', db, ...(opts.args ?? [])],
+  const proc = spawn(process.execPath, [cliPath, 'collector', '--listen', `127.0.0.1:${opts.port ?? 0}`, ...(/^(chdb|clickhouses?|duckdb):/.test(db) ? ['--store', db] : ['--db', db]), ...(opts.args ?? [])],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
   let err = '';
   proc.stderr!.setEncoding('utf8');

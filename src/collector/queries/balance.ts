@@ -3,12 +3,13 @@
 // DuckDB (quantile_disc is the same nearest rank as balance.ts's quantile), the spread statistics
 // and the verdict by the same pure code the CLI uses.
 //
-// Tiers, by LEG_SQL's rule: a request in on the gateway port is tier 1, chooser "lb", backend the
+// Tiers, by legSql's rule: a request in on the gateway port is tier 1, chooser "lb", backend the
 // capture point (agent, plus /netns when the agent captured in several); any other request seen
 // there is tier 2, chooser the capture point, backend the server address it went to.
 import { spreadOfTallies, verdictOf, type ChooserSpread, type Expectation, type Verdict } from '../../capabilities/http/balance.js';
 import { badQuery, QueryParams, type BuiltQuery } from '../query.js';
-import { CAPTURE_POINT_SQL, COMMON_KEYS, commonFilter, commonWhere, DEFAULT_GATEWAY_PORT, LEG_SQL, num, portParam, whereClause, type CommonFilter, type Params } from './filters.js';
+import { capturePointSql, COMMON_KEYS, commonFilter, commonWhere, DEFAULT_GATEWAY_PORT, legSql, num, portParam, whereClause, type CommonFilter, type Params } from './filters.js';
+import { DUCKDB, type SqlDialect } from './dialect.js';
 
 /** CHOOSER=w1,w2,...: weights over that chooser's backends in name order (as `http --balance --expect`). */
 import type { ExpectSpec } from '../../capabilities/http/balance-summary.js';
@@ -33,12 +34,12 @@ export function parseBalance(search: URLSearchParams, nowMs = Date.now()): Balan
   return { ...commonFilter(p), gatewayPort: portParam(p, 'gateway_port', DEFAULT_GATEWAY_PORT), expect: parseExpect(p.all('expect')) };
 }
 
-export function buildBalance(q: BalanceQuery): BuiltQuery {
+export function buildBalance(q: BalanceQuery, d: SqlDialect = DUCKDB): BuiltQuery {
   const params: Params = { gateway_port: q.gatewayPort };
-  const where = whereClause(commonWhere(q, params));
-  const sql = `WITH x AS (SELECT ${CAPTURE_POINT_SQL} AS point, ${LEG_SQL} AS leg, server, latency_ms, (error IS NOT NULL OR status >= 500) AS bad FROM "http"${where}) ` +
+  const where = whereClause(commonWhere(q, params, d));
+  const sql = `WITH x AS (SELECT ${capturePointSql(d)} AS point, ${legSql(d)} AS leg, server, latency_ms, (error IS NOT NULL OR status >= 500) AS bad FROM "http"${where}) ` +
     "SELECT CASE leg WHEN 'in' THEN 1 ELSE 2 END AS tier, CASE leg WHEN 'in' THEN 'lb' ELSE point END AS chooser, CASE leg WHEN 'in' THEN point ELSE server END AS backend, " +
-    'count(*)::BIGINT, quantile_disc(latency_ms, 0.5), quantile_disc(latency_ms, 0.99), count(*) FILTER (WHERE bad)::BIGINT ' +
+    `count(*)::BIGINT, ${d.quantile('latency_ms', 0.5)}, ${d.quantile('latency_ms', 0.99)}, count(*) FILTER (WHERE bad)::BIGINT ` +
     'FROM x GROUP BY tier, chooser, backend ORDER BY tier, chooser, backend';
   return { sql, params };
 }

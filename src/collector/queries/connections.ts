@@ -3,10 +3,11 @@
 // window's summary `count - 1` (its first connection was reported on its own already).
 import { badQuery, QueryParams, type BuiltQuery } from '../query.js';
 import { COMMON_KEYS, commonFilter, commonWhere, isoOf, addressOnlySql, whereClause, type CommonFilter, type Params } from './filters.js';
+import { DUCKDB, type SqlDialect } from './dialect.js';
 
 export const CONNECTIONS_SQL = 'sum(CASE WHEN summary THEN "count" - 1 ELSE "count" END)::BIGINT';
 /** The real client when a trusted TOA named one, else the peer the socket saw; without its port. */
-export const CLIENT_SQL = addressOnlySql('coalesce(client, peer)');
+export const clientSql = (d: SqlDialect) => addressOnlySql('coalesce(client, peer)', d);
 
 export interface TopClientsQuery extends CommonFilter { service: string | null; limit: number }
 
@@ -18,16 +19,16 @@ export function parseTopClients(search: URLSearchParams, nowMs = Date.now()): To
   return { ...commonFilter(p), service: p.get('service'), limit: p.limit('limit', TOP_DEFAULT, TOP_MAX) };
 }
 
-function serviceWhere(q: CommonFilter & { service: string | null }, params: Params): string {
-  const where = commonWhere(q, params);
+function serviceWhere(q: CommonFilter & { service: string | null }, params: Params, d: SqlDialect): string {
+  const where = commonWhere(q, params, d);
   if (q.service !== null) { where.push('"local" = $service'); params.service = q.service; }
   return whereClause(where);
 }
 
-export function buildTopClients(q: TopClientsQuery): BuiltQuery {
+export function buildTopClients(q: TopClientsQuery, d: SqlDialect = DUCKDB): BuiltQuery {
   const params: Params = { limit: q.limit };
-  const sql = `SELECT ${CLIENT_SQL} AS c, "local", ${CONNECTIONS_SQL} AS n, count(DISTINCT agent)::BIGINT, epoch_ms(max(coalesce("last", "time"))) ` +
-    `FROM "accept"${serviceWhere(q, params)} GROUP BY c, "local" ORDER BY n DESC, c, "local" LIMIT $limit`;
+  const sql = `SELECT ${clientSql(d)} AS c, "local", ${CONNECTIONS_SQL} AS n, count(DISTINCT agent)::BIGINT, ${d.epochMs('max(coalesce("last", "time"))')} ` +
+    `FROM "accept"${serviceWhere(q, params, d)} GROUP BY c, "local" ORDER BY n DESC, c, "local" LIMIT $limit`;
   return { sql, params };
 }
 
@@ -49,9 +50,9 @@ export function parseSeries(search: URLSearchParams, nowMs = Date.now()): Series
   return { ...commonFilter(p), service: p.get('service'), stepMs: ms };
 }
 
-export function buildSeries(q: SeriesQuery): BuiltQuery {
+export function buildSeries(q: SeriesQuery, d: SqlDialect = DUCKDB): BuiltQuery {
   const params: Params = { step: q.stepMs, max: SERIES_MAX_POINTS + 1 };
-  const sql = `SELECT "local", (epoch_ms(ts) // $step) * $step AS t, ${CONNECTIONS_SQL} FROM "accept"${serviceWhere(q, params)} ` +
+  const sql = `SELECT "local", ${d.intDiv(d.epochMs('ts'), '$step')} * $step AS t, ${CONNECTIONS_SQL} FROM "accept"${serviceWhere(q, params, d)} ` +
     'GROUP BY "local", t ORDER BY "local", t LIMIT $max';
   return { sql, params };
 }

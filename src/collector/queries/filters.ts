@@ -2,6 +2,7 @@
 // expressions that turn a stored record into the words the routes answer in. Identifiers and SQL
 // text are fixed here; user values only ever travel as $parameters.
 import { badQuery, type BuiltQuery, type QueryParams } from '../query.js';
+import { DUCKDB, type SqlDialect } from './dialect.js';
 
 export type Params = BuiltQuery['params'];
 
@@ -15,11 +16,11 @@ export function commonFilter(p: QueryParams): CommonFilter {
 }
 
 /** WHERE conditions (joined with AND by the caller) for the common filters on a time column. */
-export function commonWhere(f: CommonFilter, params: Params, timeColumn = 'ts', agentColumn = 'agent'): string[] {
+export function commonWhere(f: CommonFilter, params: Params, d: SqlDialect = DUCKDB, timeColumn = 'ts', agentColumn = 'agent'): string[] {
   const where: string[] = [];
   if (f.agent !== null) { where.push(`${agentColumn} = $agent`); params.agent = f.agent; }
-  if (f.sinceUs !== null) { where.push(`${timeColumn} >= make_timestamp($since::BIGINT)`); params.since = f.sinceUs; }
-  if (f.untilUs !== null) { where.push(`${timeColumn} < make_timestamp($until::BIGINT)`); params.until = f.untilUs; }
+  if (f.sinceUs !== null) { where.push(`${timeColumn} >= ${d.timestamp('$since')}`); params.since = f.sinceUs; }
+  if (f.untilUs !== null) { where.push(`${timeColumn} < ${d.timestamp('$until')}`); params.until = f.untilUs; }
   return where;
 }
 
@@ -40,8 +41,7 @@ export function portParam(p: QueryParams, k: string, dflt: number): number {
  * in several (`tcplens http --netns`, which tags each exchange with `netns`: a name, or an object
  * with one). Not a schema column, so it is read from the record's extra keys.
  */
-export const NETNS_SQL = `coalesce(json_extract_string(extra, '$.netns.name'), json_extract_string(extra, '$.netns'))`;
-export const CAPTURE_POINT_SQL = `(agent || coalesce('/' || ${NETNS_SQL}, ''))`;
+export const capturePointSql = (d: SqlDialect) => `(agent || coalesce('/' || ${d.netns}, ''))`;
 
 /**
  * The leg of a gateway an http exchange is on, by one documented rule: a request TO the gateway
@@ -49,13 +49,13 @@ export const CAPTURE_POINT_SQL = `(agent || coalesce('/' || ${NETNS_SQL}, ''))`;
  * from the balancer ('in', tier 1); any other request seen there is the gateway's own, out to a pod
  * ('out', tier 2).
  */
-export const LEG_SQL = `(CASE WHEN ends_with(server, ':' || $gateway_port::VARCHAR) THEN 'in' ELSE 'out' END)`;
+export const legSql = (d: SqlDialect) => `(CASE WHEN ${d.endsWith('server', `':' || ${d.text('$gateway_port')}`)} THEN 'in' ELSE 'out' END)`;
 export { DEFAULT_GATEWAY_PORT } from '../../capabilities/http/balance-summary.js';
 
 /** An ip:port or [v6]:port (formatEndpoint's forms) -> the address alone, brackets off. String
  * functions, not a regular expression: this runs on every row of a top-clients query. */
-export function addressOnlySql(expr: string): string {
-  return `(CASE WHEN starts_with(${expr}, '[') THEN split_part(substr(${expr}, 2), ']', 1) ELSE split_part(${expr}, ':', 1) END)`;
+export function addressOnlySql(expr: string, d: SqlDialect = DUCKDB): string {
+  return `(CASE WHEN ${d.startsWith(expr, "'['")} THEN ${d.splitPart(`substr(${expr}, 2)`, "']'", 1)} ELSE ${d.splitPart(expr, "':'", 1)} END)`;
 }
 
 export const isoOf = (ms: unknown): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());

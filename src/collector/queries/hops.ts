@@ -2,6 +2,7 @@
 // and target address (its latest measurement: a route can change), then how many are how far.
 import { QueryParams, type BuiltQuery } from '../query.js';
 import { COMMON_KEYS, commonFilter, commonWhere, whereClause, type CommonFilter, type Params } from './filters.js';
+import { DUCKDB, type SqlDialect } from './dialect.js';
 
 export type HopsQuery = CommonFilter;
 
@@ -9,9 +10,9 @@ export function parseHops(search: URLSearchParams, nowMs = Date.now()): HopsQuer
   return commonFilter(new QueryParams(search, COMMON_KEYS, nowMs));
 }
 
-export function buildHops(q: HopsQuery): BuiltQuery {
+export function buildHops(q: HopsQuery, d: SqlDialect = DUCKDB): BuiltQuery {
   const params: Params = {};
-  const latest = `SELECT arg_max("hops", id) AS h FROM "hops"${whereClause(commonWhere(q, params))} GROUP BY agent, coalesce(address, target)`;
+  const latest = `SELECT ${d.argMax('"hops"', 'id')} AS h FROM "hops"${whereClause(commonWhere(q, params, d))} GROUP BY agent, coalesce(address, target)`;
   return { sql: `SELECT h, count(*)::BIGINT FROM (${latest}) GROUP BY h ORDER BY h NULLS LAST`, params };
 }
 

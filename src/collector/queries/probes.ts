@@ -2,7 +2,8 @@
 // agents: status, latency, the pod that answered) and every sighting of the probe's tag by http
 // agents (one hop each, oldest first), joined by probe id "RUN-SEQ".
 import { badQuery, QueryParams, type BuiltQuery } from '../query.js';
-import { CAPTURE_POINT_SQL, COMMON_KEYS, commonFilter, commonWhere, DEFAULT_GATEWAY_PORT, LEG_SQL, NETNS_SQL, num, portParam, whereClause, type CommonFilter, type Params } from './filters.js';
+import { capturePointSql, COMMON_KEYS, commonFilter, commonWhere, DEFAULT_GATEWAY_PORT, legSql, num, portParam, whereClause, type CommonFilter, type Params } from './filters.js';
+import { DUCKDB, type SqlDialect } from './dialect.js';
 
 export interface ProbesQuery extends CommonFilter { run: string; gatewayPort: number }
 
@@ -19,18 +20,18 @@ export function parseProbes(search: URLSearchParams, nowMs = Date.now()): Probes
 }
 
 /** The sender's records of the run. */
-export function buildProbeSent(q: ProbesQuery): BuiltQuery {
+export function buildProbeSent(q: ProbesQuery, d: SqlDialect = DUCKDB): BuiltQuery {
   const params: Params = { run: q.run };
-  const where = whereClause([...commonWhere(q, params), 'run = $run']);
+  const where = whereClause([...commonWhere(q, params, d), 'run = $run']);
   return { sql: `SELECT probe, status, latency_ms, server FROM "probe"${where} ORDER BY id`, params };
 }
 
 /** The http agents' sightings of the run's probes, oldest first. */
-export function buildProbeSightings(q: ProbesQuery): BuiltQuery {
+export function buildProbeSightings(q: ProbesQuery, d: SqlDialect = DUCKDB): BuiltQuery {
   const params: Params = { prefix: `${q.run}-`, gateway_port: q.gatewayPort, max: MAX_SIGHTINGS };
-  const where = whereClause([...commonWhere(q, params), 'starts_with(probe, $prefix)']);
+  const where = whereClause([...commonWhere(q, params, d), d.startsWith('probe', '$prefix')]);
   return {
-    sql: `SELECT probe, agent, ${NETNS_SQL}, ${LEG_SQL}, client, server, latency_ms, status, ${CAPTURE_POINT_SQL} FROM "http"${where} ORDER BY ts, id LIMIT $max`,
+    sql: `SELECT probe, agent, ${d.netns}, ${legSql(d)}, client, server, latency_ms, status, ${capturePointSql(d)} FROM "http"${where} ORDER BY ts, id LIMIT $max`,
     params,
   };
 }
