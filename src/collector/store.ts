@@ -12,6 +12,7 @@
 // group commit), so many small batches cost one log sync instead of one each.
 import { statSync } from 'node:fs';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { ChunkAppender } from './columns.js';
 import { TcplensError } from '../errors.js';
 import { CAPABILITIES, columnType, ident, rowToRecord, type CapabilityName, type CapabilitySchema, type EventRow } from './schema.js';
 import { buildEventSelect, type EventQuery } from './query.js';
@@ -65,7 +66,8 @@ export function splitBatchId(id: string): { run: string | null; seq: bigint | nu
 export class EventStore {
   private queue: Pending[] = [];
   private writing: Promise<void> | null = null;
-  private nextId = 1n;
+  private nextId = 1;
+  private readonly chunks = new Map<CapabilityName, ChunkAppender>();
   private retentionTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private commits = 0;
@@ -101,7 +103,7 @@ export class EventStore {
     await this.conn.run('CREATE TABLE IF NOT EXISTS ingest_batches (agent VARCHAR NOT NULL, batch VARCHAR NOT NULL, run VARCHAR, seq BIGINT, ' +
       'capability VARCHAR NOT NULL, events INTEGER NOT NULL, received TIMESTAMP NOT NULL, PRIMARY KEY (agent, batch))');
     const max = await this.conn.runAndReadAll(Object.values(CAPABILITIES).map((s) => `SELECT max(id) AS m FROM ${ident(s.name)}`).join(' UNION ALL '));
-    for (const [m] of max.getRows()) if (typeof m === 'bigint' && m >= this.nextId) this.nextId = m + 1n;
+    for (const [m] of max.getRows()) if (typeof m === 'bigint' && Number(m) >= this.nextId) this.nextId = Number(m) + 1;
   }
 
   /** Resolves once the batch is committed (or known already); rejects with TCPLENS_ERR_STORE. */
@@ -133,14 +135,14 @@ export class EventStore {
       const known = await this.knownBatches(group.map((p) => p.batch));
       const appenders = new Map<CapabilityName, DuckDBAppender>();
       const batchRows: IngestBatch[] = [];
-      const receivedUs = BigInt(this.now()) * 1000n;
+      const receivedUs = this.now() * 1000;
       for (const { batch } of group) {
         const key = `${batch.agent}\n${batch.batch}`;
         if (known.has(key)) { outcomes.push('duplicate'); continue; }
         known.add(key);
         let app = appenders.get(batch.capability);
         if (!app) { app = await this.conn.createAppender(batch.capability); appenders.set(batch.capability, app); }
-        this.appendRows(app, CAPABILITIES[batch.capability], batch, receivedUs);
+        this.nextId = this.chunkAppender(batch.capability).append(app, batch.rows, { agent: batch.agent, batch: batch.batch, receivedUs }, this.nextId);
         batchRows.push(batch);
         outcomes.push('stored');
       }
@@ -153,7 +155,7 @@ export class EventStore {
           if (run === null) app.appendNull(); else app.appendVarchar(run);
           if (seq === null) app.appendNull(); else app.appendBigInt(seq);
           app.appendVarchar(b.capability); app.appendInteger(b.rows.length);
-          app.appendTimestamp(new DuckDBTimestampValue(receivedUs));
+          app.appendTimestamp(new DuckDBTimestampValue(BigInt(receivedUs)));
           app.endRow();
         }
         app.flushSync(); app.closeSync();
@@ -181,30 +183,10 @@ export class EventStore {
     return known;
   }
 
-  private appendRows(app: DuckDBAppender, schema: CapabilitySchema, batch: IngestBatch, receivedUs: bigint): void {
-    const received = new DuckDBTimestampValue(receivedUs);
-    for (const row of batch.rows) {
-      app.appendBigInt(this.nextId++);
-      app.appendVarchar(batch.agent);
-      app.appendVarchar(batch.batch);
-      app.appendTimestamp(received);
-      app.appendTimestamp(row.timeUs === null ? received : new DuckDBTimestampValue(row.timeUs));
-      schema.fields.forEach((f, i) => {
-        const v = row.values[i];
-        if (v === null) return app.appendNull();
-        if (typeof f.type === 'object') return app.appendVarchar(v as string);
-        switch (f.type) {
-          case 'string': return app.appendVarchar(v as string);
-          case 'int': return app.appendInteger(v as number);
-          case 'bigint': return app.appendBigInt(v as bigint);
-          case 'number': return app.appendDouble(v as number);
-          case 'bool': return app.appendBoolean(v as boolean);
-          case 'time': return app.appendTimestamp(new DuckDBTimestampValue(v as bigint));
-        }
-      });
-      if (row.extra === null) app.appendNull(); else app.appendVarchar(row.extra);
-      app.endRow();
-    }
+  private chunkAppender(cap: CapabilityName): ChunkAppender {
+    let c = this.chunks.get(cap);
+    if (!c) this.chunks.set(cap, c = new ChunkAppender(CAPABILITIES[cap]));
+    return c;
   }
 
   /** Records as ingested plus agent and capability, oldest first (ingest order), at most q.limit. */

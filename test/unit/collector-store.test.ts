@@ -88,3 +88,17 @@ test('many concurrent batches: each stored once, in their own order, ids strictl
   assert.equal(new Set(got.map((r) => r.target)).size, 30_000);
   assert.deepEqual(got.filter((r) => r.agent === 'n1').slice(0, 2).map((r) => r.target), ['1/0', '1/1']);
 });
+
+test('a batch longer than a data chunk, with nulls here and there and extreme whole numbers, comes back exactly', { timeout: 30_000 }, async (t) => {
+  const store = await EventStore.open(tempDb(t), { retentionMs: 0 });
+  t.after(() => store.close());
+  const recs = Array.from({ length: 5000 }, (_, i) => ({
+    ...httpRecord(i), status: i % 3 === 0 ? null : 200 + (i % 7), latency_ms: i % 5 === 0 ? null : i / 8, host: i % 11 === 0 ? null : `h${i}`,
+    req_bytes: [0, -1, -(2 ** 32), 2 ** 32, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, -123456789012, i][i % 8],
+    tunnel: i % 2 ? null : { type: 'ipip', src: 'a', dst: `${i}` }, probe: i % 13 === 0 ? `p-${i}` : null,
+    ...(i % 17 === 0 && { added_later: i }),
+  }));
+  assert.equal(await store.ingest(batchOf('n1', 'http', 'big-1', recs)), 'stored');
+  const got = await store.query(q({ capability: 'http', limit: '100000' }));
+  assert.deepStrictEqual(got, recs.map((r) => ({ ...r, agent: 'n1', capability: 'http' })));
+});
