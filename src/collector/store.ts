@@ -13,6 +13,7 @@
 import { statSync } from 'node:fs';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import { ChunkAppender } from './columns.js';
+import { addAcceptRows, ensureRollups, trimRollups } from './rollups.js';
 import { TcplensError } from '../errors.js';
 import { CAPABILITIES, columnType, ident, rowToRecord, type CapabilityName, type CapabilitySchema, type EventRow } from './schema.js';
 import { buildEventSelect, type EventQuery } from './query.js';
@@ -72,6 +73,8 @@ export class EventStore {
   private closed = false;
   private commits = 0;
   private readonly now: () => number;
+  /** Statements retention also runs, with $cut (micros), for tables other modules keep here. */
+  private readonly retainAlsoSql: string[] = [];
 
   // Queries have their own connection: on the writer's they would run inside its open group
   // transaction and see rows that a rollback may still take back.
@@ -102,6 +105,7 @@ export class EventStore {
     for (const s of Object.values(CAPABILITIES)) await this.conn.run(createTableSql(s));
     await this.conn.run('CREATE TABLE IF NOT EXISTS ingest_batches (agent VARCHAR NOT NULL, batch VARCHAR NOT NULL, run VARCHAR, seq BIGINT, ' +
       'capability VARCHAR NOT NULL, events INTEGER NOT NULL, received TIMESTAMP NOT NULL, PRIMARY KEY (agent, batch))');
+    await ensureRollups(this.conn);
     const max = await this.conn.runAndReadAll(Object.values(CAPABILITIES).map((s) => `SELECT max(id) AS m FROM ${ident(s.name)}`).join(' UNION ALL '));
     for (const [m] of max.getRows()) if (typeof m === 'bigint' && Number(m) >= this.nextId) this.nextId = Number(m) + 1;
   }
@@ -147,6 +151,8 @@ export class EventStore {
         outcomes.push('stored');
       }
       for (const app of appenders.values()) { app.flushSync(); app.closeSync(); }
+      // The rollups sum this group's accept rows in the same transaction (rollups.ts).
+      if (appenders.has('accept')) await addAcceptRows(this.conn, firstId, this.nextId);
       if (batchRows.length) {
         const app = await this.conn.createAppender('ingest_batches');
         for (const b of batchRows) {
@@ -231,14 +237,29 @@ export class EventStore {
     if (this.opts.retentionMs <= 0) return Promise.resolve(0);
     const cut = BigInt(this.now() - this.opts.retentionMs) * 1000n;
     return this.exclusive(async () => {
-      let deleted = 0;
-      for (const s of Object.values(CAPABILITIES)) {
-        const r = await this.conn.run(`DELETE FROM ${ident(s.name)} WHERE ts < make_timestamp($cut::BIGINT)`, { cut });
-        deleted += r.rowsChanged;
+      // One transaction, so the rollups never disagree with the rows, also across a kill -9.
+      await this.conn.run('BEGIN TRANSACTION');
+      try {
+        let deleted = 0;
+        for (const s of Object.values(CAPABILITIES)) {
+          const r = await this.conn.run(`DELETE FROM ${ident(s.name)} WHERE ts < make_timestamp($cut::BIGINT)`, { cut });
+          deleted += r.rowsChanged;
+        }
+        await this.conn.run('DELETE FROM ingest_batches WHERE received < make_timestamp($cut::BIGINT)', { cut });
+        await trimRollups(this.conn, cut);
+        for (const sql of this.retainAlsoSql) await this.conn.run(sql, { cut });
+        await this.conn.run('COMMIT');
+        return deleted;
+      } catch (e) {
+        await this.conn.run('ROLLBACK').catch(() => { /* nothing open */ });
+        throw storeError('retention failed', e);
       }
-      await this.conn.run('DELETE FROM ingest_batches WHERE received < make_timestamp($cut::BIGINT)', { cut });
-      return deleted;
     });
+  }
+
+  /** A DELETE that retention runs too, in its transaction, with $cut bound to the cut (micros). */
+  retainAlso(sql: string): void {
+    this.retainAlsoSql.push(sql);
   }
 
   /** Runs fn with no batch being written (retention must not interleave with a group's transaction). */

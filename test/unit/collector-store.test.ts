@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { EventStore, type IngestBatch } from '../../src/collector/store.js';
 import { CAPABILITIES, recordToRow, type CapabilityName } from '../../src/collector/schema.js';
 import { parseEventQuery } from '../../src/collector/query.js';
+import { AgentRuns } from '../../src/collector/agent-runs.js';
 import { acceptRecord, acceptSummary, hopsRecord, hopsSpreadRecord, httpRecord, probeRecord } from '../helpers/collector-records.js';
 
 const batchOf = (agent: string, capability: CapabilityName, batch: string, recs: object[]): IngestBatch =>
@@ -101,4 +102,17 @@ test('a batch longer than a data chunk, with nulls here and there and extreme wh
   assert.equal(await store.ingest(batchOf('n1', 'http', 'big-1', recs)), 'stored');
   const got = await store.query(q({ capability: 'http', limit: '100000' }));
   assert.deepStrictEqual(got, recs.map((r) => ({ ...r, agent: 'n1', capability: 'http' })));
+});
+
+test('retention forgets agent runs not heard from for longer than it', { timeout: 30_000 }, async (t) => {
+  let now = Date.UTC(2026, 11, 1, 21, 0, 0);
+  const store = await EventStore.open(tempDb(t), { retentionMs: 3600_000, retentionEveryMs: 3600_000, now: () => now });
+  t.after(() => store.close());
+  const runs = await AgentRuns.open(store, 3600_000);
+  t.after(() => runs.close());
+  runs.note('n1', 'old', { version: '0.1.0', dropped: 3 }, now - 2 * 3600_000);
+  runs.note('n1', 'new', { version: '0.1.1', dropped: 0 }, now - 60_000);
+  await runs.flush();
+  await store.enforceRetention();
+  assert.deepEqual(await store.read('SELECT run, drops FROM agent_runs ORDER BY run'), [['new', 0n]]);
 });
