@@ -13,7 +13,7 @@
 import { statSync } from 'node:fs';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import { ChunkAppender } from './columns.js';
-import { addAcceptRows, ensureRollups, trimRollups } from './rollups.js';
+import { ensureRollups, RollupSums, trimRollups } from './rollups.js';
 import { TcplensError } from '../errors.js';
 import { CAPABILITIES, columnType, ident, rowToRecord, type CapabilityName, type CapabilitySchema, type EventRow } from './schema.js';
 import { buildEventSelect, type EventQuery } from './query.js';
@@ -139,6 +139,7 @@ export class EventStore {
       const known = await this.knownBatches(group.map((p) => p.batch));
       const appenders = new Map<CapabilityName, DuckDBAppender>();
       const batchRows: IngestBatch[] = [];
+      let sums: RollupSums | null = null;
       const receivedUs = this.now() * 1000;
       for (const { batch } of group) {
         const key = `${batch.agent}\n${batch.batch}`;
@@ -146,13 +147,14 @@ export class EventStore {
         known.add(key);
         let app = appenders.get(batch.capability);
         if (!app) { app = await this.conn.createAppender(batch.capability); appenders.set(batch.capability, app); }
+        if (batch.capability === 'accept') (sums ??= new RollupSums()).add(batch.agent, batch.rows);
         this.nextId = this.chunkAppender(batch.capability).append(app, batch.rows, { agent: batch.agent, batch: batch.batch, receivedUs }, this.nextId);
         batchRows.push(batch);
         outcomes.push('stored');
       }
       for (const app of appenders.values()) { app.flushSync(); app.closeSync(); }
-      // The rollups sum this group's accept rows in the same transaction (rollups.ts).
-      if (appenders.has('accept')) await addAcceptRows(this.conn, firstId, this.nextId);
+      // The rollups take this group's accept rows in the same transaction (rollups.ts).
+      if (sums) await sums.write(this.conn);
       if (batchRows.length) {
         const app = await this.conn.createAppender('ingest_batches');
         for (const b of batchRows) {

@@ -17,13 +17,13 @@ import { acceptRecord } from '../helpers/collector-records.js';
 const T0 = Date.UTC(2026, 11, 1, 18, 0, 0);
 const NOW = T0 + 4 * 3600_000;
 
-/** 3000 accept records over four hours: 3 agents, 4 services, 40 clients, some merged summaries. */
+/** 3000 accept records over four hours: 3 agents, 4 services, v4 and v6 clients and peers, some merged summaries. */
 function records(batch: number) {
   return Array.from({ length: 500 }, (_, j) => {
     const i = batch * 500 + j;
     // every batch spreads over all four hours, so later batches add to buckets earlier ones began
     const time = new Date(T0 + Math.floor((((i * 7919) % 3000) * 4 * 3600_000) / 3000) + (i % 7)).toISOString();
-    const base = { ...acceptRecord(i), time, local: `10.0.${i % 4}.1:80`, client: i % 9 === 0 ? null : `192.0.2.${i % 40}:${1000 + i}`, peer: `10.1.0.${i % 5}:4${i % 100}` };
+    const base = { ...acceptRecord(i), time, local: `10.0.${i % 4}.1:80`, client: i % 9 === 0 ? null : i % 10 === 0 ? `[2001:db8::${i % 3}]:${1000 + i}` : `192.0.2.${i % 40}:${1000 + i}`, peer: `10.1.0.${i % 5}:4${i % 100}` };
     return i % 11 === 0 ? { ...base, summary: true, count: 1 + (i % 5), last: new Date(Date.parse(time) + 1500).toISOString() } : base;
   });
 }
