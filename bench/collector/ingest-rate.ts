@@ -1,5 +1,7 @@
 // Collector ingest rate, three ways in one run, so the ratios hold on whatever machine runs it:
-//   anchor   a bare DuckDB appender: typed accept rows, one transaction, commit (the floor of storing)
+//   anchor   the faster of two bare DuckDB appends of already typed accept rows, one transaction,
+//            commit (the floor of storing): row-wise appender calls, and columnar data chunks
+//            (columns.ts, which the store uses too, fed rows validated before the clock starts)
 //   store    EventStore.ingest in this process: NDJSON parse + validation + appender + dedup + commit
 //   http     a real `tcplens collector` child process fed over loopback by SENDERS concurrent
 //            senders posting BATCH-event NDJSON batches (the load generator runs beside it)
@@ -11,6 +13,7 @@ import { DuckDBInstance, DuckDBTimestampValue } from '@duckdb/node-api';
 import { CAPABILITIES } from '../../src/collector/schema.js';
 import { NdjsonRows } from '../../src/collector/ndjson-body.js';
 import { createTableSql, EventStore } from '../../src/collector/store.js';
+import { ChunkAppender } from '../../src/collector/columns.js';
 import { postBatch, startCollector } from '../../test/helpers/collector-process.js';
 import { acceptRecord } from '../../test/helpers/collector-records.js';
 
@@ -22,8 +25,8 @@ const dir = mkdtempSync(join(tmpdir(), 'tcplens-bench-collector-'));
 const body = Array.from({ length: batch }, (_, i) => `${JSON.stringify(acceptRecord(i))}\n`).join('');
 const events = batches * batch;
 
-async function anchor(): Promise<number> {
-  const inst = await DuckDBInstance.create(join(dir, 'anchor.duckdb'));
+async function anchorRows(): Promise<number> {
+  const inst = await DuckDBInstance.create(join(dir, 'anchor-rows.duckdb'));
   const c = await inst.connect();
   await c.run(createTableSql(CAPABILITIES.accept));
   const recs = Array.from({ length: batch }, (_, i) => acceptRecord(i));
@@ -43,6 +46,26 @@ async function anchor(): Promise<number> {
       a.endRow();
     }
   }
+  a.flushSync(); a.closeSync();
+  await c.run('COMMIT');
+  const s = (performance.now() - t0) / 1000;
+  c.closeSync(); inst.closeSync();
+  return events / s;
+}
+
+async function anchorChunks(): Promise<number> {
+  const inst = await DuckDBInstance.create(join(dir, 'anchor-chunks.duckdb'));
+  const c = await inst.connect();
+  await c.run(createTableSql(CAPABILITIES.accept));
+  const p = new NdjsonRows(CAPABILITIES.accept);
+  p.push(body);
+  const rows = p.end();
+  const chunks = new ChunkAppender(CAPABILITIES.accept);
+  const t0 = performance.now();
+  await c.run('BEGIN TRANSACTION');
+  const a = await c.createAppender('accept');
+  let id = 1;
+  for (let b = 0; b < batches; b++) id = chunks.append(a, rows, { agent: 'bench', batch: `b-${b}`, receivedUs: Date.now() * 1000 }, id);
   a.flushSync(); a.closeSync();
   await c.run('COMMIT');
   const s = (performance.now() - t0) / 1000;
@@ -87,12 +110,14 @@ async function http(): Promise<{ rate: number; p50: number; p99: number }> {
 }
 
 try {
-  const a = await anchor();
+  const rowWise = await anchorRows();
+  const chunked = await anchorChunks();
+  const a = Math.max(rowWise, chunked);
   const st = await store();
   const h = await http();
   const k = (x: number) => `${Math.round(x / 1000)}k/s`;
   console.log(`collector ingest, ${events} accept events in batches of ${batch}, ${senders} senders`);
-  console.log(`  anchor: bare DuckDB appender        ${k(a)}`);
+  console.log(`  anchor: bare DuckDB append          ${k(a)}  (row-wise appender ${k(rowWise)}, columnar chunks ${k(chunked)})`);
   console.log(`  store:  validate + store + commit   ${k(st)}  (${(st / a).toFixed(2)} x anchor)`);
   console.log(`  http:   collector process, loopback ${k(h.rate)}  (${(h.rate / a).toFixed(2)} x anchor; batch ack p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms)`);
 } finally {

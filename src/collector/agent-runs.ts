@@ -2,6 +2,7 @@
 // how many records their buffer dropped so far in this run. Kept in memory as batches arrive and
 // written to the agent_runs table every few seconds and before /v1/agents answers, so it costs
 // the ingest path no transaction of its own; at most the last few seconds of it die with kill -9.
+// Retention forgets runs last updated before its cut.
 import { TcplensError } from '../errors.js';
 import type { CollectorStore } from './store-api.js';
 
@@ -47,6 +48,8 @@ export class AgentRuns {
 
   static async open(store: CollectorStore, everyMs = 5000): Promise<AgentRuns> {
     await store.execute([{ sql: sqlOf(store).table }]);
+    // A run not heard from for longer than the retention goes with the events it reported on.
+    store.retainAlso('agent_runs', 'updated');
     return new AgentRuns(store, everyMs);
   }
 

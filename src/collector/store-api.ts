@@ -21,6 +21,8 @@ export interface CollectorStore {
   read(sql: string, params?: Record<string, string | number | bigint | boolean>): Promise<unknown[][]>;
   /** The collector's own bookkeeping writes (agent_runs), in the store's dialect. */
   execute(statements: { sql: string; params?: SqlParams }[]): Promise<void>;
+  /** A table of the collector's own (agent_runs) whose rows retention deletes too, by a timestamp column. */
+  retainAlso(table: string, column: string): void;
   /** Deletes what is older than the retention; returns events deleted. */
   enforceRetention(): Promise<number>;
   /** Last batch time per agent (epoch ms), from what is stored. */

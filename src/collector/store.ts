@@ -12,6 +12,8 @@
 // group commit), so many small batches cost one log sync instead of one each.
 import { statSync } from 'node:fs';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { ChunkAppender } from './columns.js';
+import { ensureRollups, RollupSums, trimRollups } from './rollups.js';
 import { TcplensError } from '../errors.js';
 import { CAPABILITIES, columnType, ident, rowToRecord, type CapabilityName, type CapabilitySchema, type EventRow } from './schema.js';
 import { buildEventSelect, type EventQuery } from './query.js';
@@ -68,11 +70,14 @@ export class EventStore implements CollectorStore {
   readonly dialect = DUCKDB;
   private queue: Pending[] = [];
   private writing: Promise<void> | null = null;
-  private nextId = 1n;
+  private nextId = 1;
+  private readonly chunks = new Map<CapabilityName, ChunkAppender>();
   private retentionTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private commits = 0;
   private readonly now: () => number;
+  /** Statements retention also runs, with $cut (micros), for tables other modules keep here. */
+  private readonly retainAlsoTables: [table: string, column: string][] = [];
 
   // Queries have their own connection: on the writer's they would run inside its open group
   // transaction and see rows that a rollback may still take back.
@@ -103,8 +108,9 @@ export class EventStore implements CollectorStore {
     for (const s of Object.values(CAPABILITIES)) await this.conn.run(createTableSql(s));
     await this.conn.run('CREATE TABLE IF NOT EXISTS ingest_batches (agent VARCHAR NOT NULL, batch VARCHAR NOT NULL, run VARCHAR, seq BIGINT, ' +
       'capability VARCHAR NOT NULL, events INTEGER NOT NULL, received TIMESTAMP NOT NULL, PRIMARY KEY (agent, batch))');
+    await ensureRollups(this.conn);
     const max = await this.conn.runAndReadAll(Object.values(CAPABILITIES).map((s) => `SELECT max(id) AS m FROM ${ident(s.name)}`).join(' UNION ALL '));
-    for (const [m] of max.getRows()) if (typeof m === 'bigint' && m >= this.nextId) this.nextId = m + 1n;
+    for (const [m] of max.getRows()) if (typeof m === 'bigint' && Number(m) >= this.nextId) this.nextId = Number(m) + 1;
   }
 
   /** Resolves once the batch is committed (or known already); rejects with TCPLENS_ERR_STORE. */
@@ -136,18 +142,22 @@ export class EventStore implements CollectorStore {
       const known = await this.knownBatches(group.map((p) => p.batch));
       const appenders = new Map<CapabilityName, DuckDBAppender>();
       const batchRows: IngestBatch[] = [];
-      const receivedUs = BigInt(this.now()) * 1000n;
+      let sums: RollupSums | null = null;
+      const receivedUs = this.now() * 1000;
       for (const { batch } of group) {
         const key = `${batch.agent}\n${batch.batch}`;
         if (known.has(key)) { outcomes.push('duplicate'); continue; }
         known.add(key);
         let app = appenders.get(batch.capability);
         if (!app) { app = await this.conn.createAppender(batch.capability); appenders.set(batch.capability, app); }
-        this.appendRows(app, CAPABILITIES[batch.capability], batch, receivedUs);
+        if (batch.capability === 'accept') (sums ??= new RollupSums()).add(batch.agent, batch.rows);
+        this.nextId = this.chunkAppender(batch.capability).append(app, batch.rows, { agent: batch.agent, batch: batch.batch, receivedUs }, this.nextId);
         batchRows.push(batch);
         outcomes.push('stored');
       }
       for (const app of appenders.values()) { app.flushSync(); app.closeSync(); }
+      // The rollups take this group's accept rows in the same transaction (rollups.ts).
+      if (sums) await sums.write(this.conn);
       if (batchRows.length) {
         const app = await this.conn.createAppender('ingest_batches');
         for (const b of batchRows) {
@@ -156,7 +166,7 @@ export class EventStore implements CollectorStore {
           if (run === null) app.appendNull(); else app.appendVarchar(run);
           if (seq === null) app.appendNull(); else app.appendBigInt(seq);
           app.appendVarchar(b.capability); app.appendInteger(b.rows.length);
-          app.appendTimestamp(new DuckDBTimestampValue(receivedUs));
+          app.appendTimestamp(new DuckDBTimestampValue(BigInt(receivedUs)));
           app.endRow();
         }
         app.flushSync(); app.closeSync();
@@ -184,30 +194,10 @@ export class EventStore implements CollectorStore {
     return known;
   }
 
-  private appendRows(app: DuckDBAppender, schema: CapabilitySchema, batch: IngestBatch, receivedUs: bigint): void {
-    const received = new DuckDBTimestampValue(receivedUs);
-    for (const row of batch.rows) {
-      app.appendBigInt(this.nextId++);
-      app.appendVarchar(batch.agent);
-      app.appendVarchar(batch.batch);
-      app.appendTimestamp(received);
-      app.appendTimestamp(row.timeUs === null ? received : new DuckDBTimestampValue(row.timeUs));
-      schema.fields.forEach((f, i) => {
-        const v = row.values[i];
-        if (v === null) return app.appendNull();
-        if (typeof f.type === 'object') return app.appendVarchar(v as string);
-        switch (f.type) {
-          case 'string': return app.appendVarchar(v as string);
-          case 'int': return app.appendInteger(v as number);
-          case 'bigint': return app.appendBigInt(v as bigint);
-          case 'number': return app.appendDouble(v as number);
-          case 'bool': return app.appendBoolean(v as boolean);
-          case 'time': return app.appendTimestamp(new DuckDBTimestampValue(v as bigint));
-        }
-      });
-      if (row.extra === null) app.appendNull(); else app.appendVarchar(row.extra);
-      app.endRow();
-    }
+  private chunkAppender(cap: CapabilityName): ChunkAppender {
+    let c = this.chunks.get(cap);
+    if (!c) this.chunks.set(cap, c = new ChunkAppender(CAPABILITIES[cap]));
+    return c;
   }
 
   /** Records as ingested plus agent and capability, oldest first (ingest order), at most q.limit. */
@@ -252,14 +242,29 @@ export class EventStore implements CollectorStore {
     if (this.opts.retentionMs <= 0) return Promise.resolve(0);
     const cut = BigInt(this.now() - this.opts.retentionMs) * 1000n;
     return this.exclusive(async () => {
-      let deleted = 0;
-      for (const s of Object.values(CAPABILITIES)) {
-        const r = await this.conn.run(`DELETE FROM ${ident(s.name)} WHERE ts < make_timestamp($cut::BIGINT)`, { cut });
-        deleted += r.rowsChanged;
+      // One transaction, so the rollups never disagree with the rows, also across a kill -9.
+      await this.conn.run('BEGIN TRANSACTION');
+      try {
+        let deleted = 0;
+        for (const s of Object.values(CAPABILITIES)) {
+          const r = await this.conn.run(`DELETE FROM ${ident(s.name)} WHERE ts < make_timestamp($cut::BIGINT)`, { cut });
+          deleted += r.rowsChanged;
+        }
+        await this.conn.run('DELETE FROM ingest_batches WHERE received < make_timestamp($cut::BIGINT)', { cut });
+        await trimRollups(this.conn, cut);
+        for (const [table, column] of this.retainAlsoTables) await this.conn.run(`DELETE FROM ${ident(table)} WHERE ${ident(column)} < make_timestamp($cut::BIGINT)`, { cut });
+        await this.conn.run('COMMIT');
+        return deleted;
+      } catch (e) {
+        await this.conn.run('ROLLBACK').catch(() => { /* nothing open */ });
+        throw storeError('retention failed', e);
       }
-      await this.conn.run('DELETE FROM ingest_batches WHERE received < make_timestamp($cut::BIGINT)', { cut });
-      return deleted;
     });
+  }
+
+  /** A table of the collector's own that retention trims too, in its transaction. */
+  retainAlso(table: string, column: string): void {
+    this.retainAlsoTables.push([table, column]);
   }
 
   /** Runs fn with no batch being written (retention must not interleave with a group's transaction). */

@@ -2,7 +2,7 @@
 // every wrong shape is refused with TCPLENS_ERR_BAD_EVENT naming the field.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { CAPABILITIES, capabilitySchema, recordToRow, rowToRecord, type CapabilityName } from '../../src/collector/schema.js';
+import { CAPABILITIES, capabilitySchema, isoUtcMicros, recordToRow, rowToRecord, type CapabilityName } from '../../src/collector/schema.js';
 import { buildEventSelect, parseEventQuery, parseTimeParam } from '../../src/collector/query.js';
 import { splitBatchId } from '../../src/collector/store.js';
 import { acceptRecord, acceptSummary, hopsRecord, hopsSpreadRecord, httpRecord, probeRecord } from '../helpers/collector-records.js';
@@ -11,7 +11,7 @@ import { acceptRecord, acceptSummary, hopsRecord, hopsSpreadRecord, httpRecord, 
 function roundTrip(cap: CapabilityName, rec: object): Record<string, unknown> {
   const s = CAPABILITIES[cap];
   const row = recordToRow(s, rec, 'line 1');
-  const stored = row.values.map((v, i) => (s.fields[i].type === 'time' && v !== null ? (v as bigint) / 1000n : v));
+  const stored = row.values.map((v, i) => (v === null ? v : s.fields[i].type === 'time' ? BigInt(v as number) / 1000n : s.fields[i].type === 'bigint' ? BigInt(v as number) : v));
   return rowToRecord(s, stored, row.extra);
 }
 
@@ -96,4 +96,22 @@ test('time parameters: ISO, epoch seconds, an age', () => {
 test('batch ids: run-seq splits, anything else is kept whole', () => {
   assert.deepEqual(splitBatchId('h1k2-ab12-42'), { run: 'h1k2-ab12', seq: 42n });
   assert.deepEqual(splitBatchId('nightly'), { run: null, seq: null });
+});
+
+test('time check: the same verdict and value as Date.parse plus a toISOString round trip, on valid and impossible dates', () => {
+  const reference = (v: string): number | null => {
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(v)) return null;
+    const ms = Date.parse(v);
+    return Number.isNaN(ms) || new Date(ms).toISOString() !== v ? NaN : ms * 1000;
+  };
+  let seed = 7;
+  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+  const pad = (x: number, n: number) => String(x).padStart(n, '0');
+  const cases = ['2026-02-29T00:00:00.000Z', '2024-02-29T23:59:59.999Z', '2000-02-29T12:00:00.000Z', '1900-02-29T12:00:00.000Z',
+    '0000-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z', '1969-12-31T23:59:59.999Z', '2026-12-01T24:00:00.000Z', '2026-13-01T00:00:00.000Z',
+    '2026-00-10T00:00:00.000Z', '2026-04-31T00:00:00.000Z', '2026-12-01T21:60:00.000Z', '2026-12-01T21:00:60.000Z', '2026-12-01 21:00:00.000Z', ' 2026-12-01T21:00:00.000Z'];
+  for (let i = 0; i < 20_000; i++) {
+    cases.push(`${pad(rand(10000), 4)}-${pad(rand(14), 2)}-${pad(rand(33), 2)}T${pad(rand(26), 2)}:${pad(rand(61), 2)}:${pad(rand(61), 2)}.${pad(rand(1000), 3)}Z`);
+  }
+  for (const v of cases) assert.deepEqual(isoUtcMicros(v), reference(v), v);
 });

@@ -8,6 +8,7 @@ import type { IngestBatch } from '../../src/collector/store-api.js';
 import { openStore } from '../../src/collector/store-url.js';
 import { CAPABILITIES, recordToRow, type CapabilityName } from '../../src/collector/schema.js';
 import { parseEventQuery } from '../../src/collector/query.js';
+import { AgentRuns } from '../../src/collector/agent-runs.js';
 import { acceptRecord, acceptSummary, hopsRecord, hopsSpreadRecord, httpRecord, probeRecord } from '../helpers/collector-records.js';
 import { newStorePlace, STORE_KINDS } from '../helpers/collector-stores.js';
 
@@ -84,6 +85,33 @@ for (const kind of STORE_KINDS) {
     assert.equal(got.length, 30_000);
     assert.equal(new Set(got.map((r) => r.target)).size, 30_000);
     assert.deepEqual(got.filter((r) => r.agent === 'n1').slice(0, 2).map((r) => r.target), ['1/0', '1/1']);
+  });
+
+  test('a batch longer than a data chunk, with nulls here and there and extreme whole numbers, comes back exactly', { timeout: 30_000 }, async (t) => {
+    const store = await openStore(newStorePlace(kind, t), { retentionMs: 0 });
+    t.after(() => store.close());
+    const recs = Array.from({ length: 5000 }, (_, i) => ({
+      ...httpRecord(i), status: i % 3 === 0 ? null : 200 + (i % 7), latency_ms: i % 5 === 0 ? null : i / 8, host: i % 11 === 0 ? null : `h${i}`,
+      req_bytes: [0, -1, -(2 ** 32), 2 ** 32, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, -123456789012, i][i % 8],
+      tunnel: i % 2 ? null : { type: 'ipip', src: 'a', dst: `${i}` }, probe: i % 13 === 0 ? `p-${i}` : null,
+      ...(i % 17 === 0 && { added_later: i }),
+    }));
+    assert.equal(await store.ingest(batchOf('n1', 'http', 'big-1', recs)), 'stored');
+    const got = await store.query(q({ capability: 'http', limit: '100000' }));
+    assert.deepStrictEqual(got, recs.map((r) => ({ ...r, agent: 'n1', capability: 'http' })));
+  });
+
+  test('retention forgets agent runs not heard from for longer than it', { timeout: 30_000 }, async (t) => {
+    let now = Date.UTC(2026, 11, 1, 21, 0, 0);
+    const store = await openStore(newStorePlace(kind, t), { retentionMs: 3600_000, retentionEveryMs: 3600_000, now: () => now });
+    t.after(() => store.close());
+    const runs = await AgentRuns.open(store, 3600_000);
+    t.after(() => runs.close());
+    runs.note('n1', 'old', { version: '0.1.0', dropped: 3 }, now - 2 * 3600_000);
+    runs.note('n1', 'new', { version: '0.1.1', dropped: 0 }, now - 60_000);
+    await runs.flush();
+    await store.enforceRetention();
+    assert.deepEqual((await store.read('SELECT run, drops FROM agent_runs ORDER BY run')).map(([r, d]) => [r, Number(d)]), [['new', 0]]);
   });
 }
 

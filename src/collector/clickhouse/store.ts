@@ -29,6 +29,7 @@ import { createTableClickHouse, INGEST_BATCHES_TABLE, RETAINED, ttlSql } from '.
 
 /** Batches written at once (each is its own INSERTs; more in flight only queue in ClickHouse). */
 const MAX_IN_FLIGHT = 4;
+const EVENT_TABLES = new Set(Object.values(CAPABILITIES).map((s) => ident(s.name)));
 const SIZE_EVERY_MS = 15_000;
 
 /** What every query of the store runs with: 64-bit integers as strings (ids, counts: no rounding),
@@ -41,9 +42,9 @@ export interface ClickHouseStoreOptions extends StoreOptions {
 }
 
 /** µs since the epoch -> DateTime64's text form, 'YYYY-MM-DD hh:mm:ss.uuuuuu' (UTC columns). */
-export function dateTime64Text(us: bigint): string {
-  const iso = new Date(Number(us / 1000n)).toISOString();
-  const micros = ((us % 1000n) + 1000n) % 1000n;
+export function dateTime64Text(us: number): string {
+  const iso = new Date(Math.floor(us / 1000)).toISOString();
+  const micros = ((us % 1000) + 1000) % 1000;
   return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${String(micros).padStart(3, '0')}`;
 }
 
@@ -73,6 +74,8 @@ export class ClickHouseStore implements CollectorStore {
   private readonly writes = new Set<Promise<unknown>>();
   private waiting: (() => void)[] = [];
   private running = 0;
+  /** the tables retention trims: the events, the batch ids, and those of retainAlso */
+  private readonly retained = [...RETAINED];
   private written = 0;
 
   private constructor(private readonly client: ClickHouseClient, private readonly opts: ClickHouseStoreOptions) {
@@ -158,7 +161,7 @@ export class ClickHouseStore implements CollectorStore {
     try {
       const seen = await this.read('SELECT count() FROM ingest_batches WHERE agent = $agent AND batch = $batch', { agent: batch.agent, batch: batch.batch });
       if (Number(seen[0][0]) > 0) return 'duplicate';
-      const received = dateTime64Text(BigInt(this.now()) * 1000n);
+      const received = dateTime64Text(this.now() * 1000);
       const schema = CAPABILITIES[batch.capability];
       if (batch.rows.length) {
         const values = batch.rows.map((row, i) => this.rowValues(schema, batch, row, firstId + BigInt(i), received));
@@ -182,7 +185,7 @@ export class ClickHouseStore implements CollectorStore {
     const out: unknown[] = [Number(id), batch.agent, batch.batch, received, row.timeUs === null ? received : dateTime64Text(row.timeUs)];
     schema.fields.forEach((f, i) => {
       const v = row.values[i];
-      out.push(v === null ? null : f.type === 'time' ? dateTime64Text(v as bigint) : typeof v === 'bigint' ? Number(v) : v);
+      out.push(v === null ? null : f.type === 'time' ? dateTime64Text(v as number) : v);
     });
     out.push(row.extra);
     return out;
@@ -227,16 +230,20 @@ export class ClickHouseStore implements CollectorStore {
     }
   }
 
+  retainAlso(table: string, column: string): void {
+    this.retained.push([ident(table), column]);
+  }
+
   async enforceRetention(): Promise<number> {
     if (this.opts.retentionMs <= 0) return 0;
     const cut = BigInt(this.now() - this.opts.retentionMs) * 1000n;
     let deleted = 0;
-    for (const [table, column] of RETAINED) {
+    for (const [table, column] of this.retained) {
       const where = `${column} < ${CLICKHOUSE.timestamp('$cut')}`;
       const [[n]] = await this.read(`SELECT count() FROM ${table} WHERE ${where}`, { cut });
       if (Number(n) === 0) continue;
       await this.command(`DELETE FROM ${table} WHERE ${where}`, {}, { cut });
-      if (table !== 'ingest_batches') deleted += Number(n);
+      if (EVENT_TABLES.has(table)) deleted += Number(n);
     }
     return deleted;
   }

@@ -4,8 +4,11 @@
 import { badQuery, QueryParams, type BuiltQuery } from '../query.js';
 import { COMMON_KEYS, commonFilter, commonWhere, isoOf, addressOnlySql, whereClause, type CommonFilter, type Params } from './filters.js';
 import { DUCKDB, type SqlDialect } from './dialect.js';
+import { CLIENTS_ROLLUP, rollupSource, SERIES_ROLLUP } from '../rollups.js';
 
-export const CONNECTIONS_SQL = 'sum(CASE WHEN summary THEN "count" - 1 ELSE "count" END)::BIGINT';
+/** What one record counts for, and its sum. */
+export const CONNECTION_SQL = 'CASE WHEN summary THEN "count" - 1 ELSE "count" END';
+export const CONNECTIONS_SQL = `sum(${CONNECTION_SQL})::BIGINT`;
 /** The real client when a trusted TOA named one, else the peer the socket saw; without its port. */
 export const clientSql = (d: SqlDialect) => addressOnlySql('coalesce(client, peer)', d);
 
@@ -25,8 +28,21 @@ function serviceWhere(q: CommonFilter & { service: string | null }, params: Para
   return whereClause(where);
 }
 
-export function buildTopClients(q: TopClientsQuery, d: SqlDialect = DUCKDB): BuiltQuery {
+const serviceOnly = (q: { service: string | null }, params: Params) => (q.service === null ? [] : (params.service = q.service, ['"local" = $service']));
+
+// The rollups (rollups.ts) are the DuckDB store's: ClickHouse reads its rows, fast enough as they are.
+const hasRollups = (d: SqlDialect) => d.name === 'duckdb';
+
+/** useRollups=false: from the rows alone (what the rollup answer is tested against). */
+export function buildTopClients(q: TopClientsQuery, d: SqlDialect = DUCKDB, useRollups = hasRollups(d)): BuiltQuery {
   const params: Params = { limit: q.limit };
+  // Whole hours from the rollup, the ragged ends from the rows: the same answer.
+  const rolled = useRollups && rollupSource(CLIENTS_ROLLUP, q, params, `${clientSql(d)} AS client, "local", agent, ${CONNECTION_SQL} AS connections, coalesce("last", "time") AS "last"`,
+    'client, "local", agent, connections, "last"', serviceOnly(q, params));
+  if (rolled) {
+    return { sql: `SELECT client AS c, "local", sum(connections)::BIGINT AS n, count(DISTINCT agent)::BIGINT, epoch_ms(max("last")) FROM ${rolled} ` +
+      'GROUP BY c, "local" ORDER BY n DESC, c, "local" LIMIT $limit', params };
+  }
   const sql = `SELECT ${clientSql(d)} AS c, "local", ${CONNECTIONS_SQL} AS n, count(DISTINCT agent)::BIGINT, ${d.epochMs('max(coalesce("last", "time"))')} ` +
     `FROM "accept"${serviceWhere(q, params, d)} GROUP BY c, "local" ORDER BY n DESC, c, "local" LIMIT $limit`;
   return { sql, params };
@@ -50,8 +66,14 @@ export function parseSeries(search: URLSearchParams, nowMs = Date.now()): Series
   return { ...commonFilter(p), service: p.get('service'), stepMs: ms };
 }
 
-export function buildSeries(q: SeriesQuery, d: SqlDialect = DUCKDB): BuiltQuery {
+export function buildSeries(q: SeriesQuery, d: SqlDialect = DUCKDB, useRollups = hasRollups(d)): BuiltQuery {
   const params: Params = { step: q.stepMs, max: SERIES_MAX_POINTS + 1 };
+  // Steps of whole minutes: whole minutes from the rollup, the ragged ends from the rows.
+  const rolled = useRollups && q.stepMs % 60_000 === 0
+    ? rollupSource(SERIES_ROLLUP, q, params, `"local", ts, ${CONNECTION_SQL} AS connections`, '"local", bucket AS ts, connections', serviceOnly(q, params)) : null;
+  if (rolled) {
+    return { sql: `SELECT "local", (epoch_ms(ts) // $step) * $step AS t, sum(connections)::BIGINT FROM ${rolled} GROUP BY "local", t ORDER BY "local", t LIMIT $max`, params };
+  }
   const sql = `SELECT "local", ${d.intDiv(d.epochMs('ts'), '$step')} * $step AS t, ${CONNECTIONS_SQL} FROM "accept"${serviceWhere(q, params, d)} ` +
     'GROUP BY "local", t ORDER BY "local", t LIMIT $max';
   return { sql, params };
