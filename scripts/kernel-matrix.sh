@@ -183,7 +183,7 @@ initramfs() {
 # object loading, the accept paths, TOA parsing and saved SYNs, sockmap, socket filters, the
 # feature probes). The lab-wide and CLI tests are left to the host: they test topology and
 # user-space logic, take minutes on the host and would take over half an hour each under TCG.
-DEFAULT_TESTS="dist/test/matrix/kernel-features.test.js dist/test/kernel/verifier.test.js dist/test/kernel/accept.test.js dist/test/matrix/accept-acceptor.test.js dist/test/kernel/toa-parser.test.js dist/test/kernel/toa-save-syn.test.js dist/test/kernel/accel-semantics.test.js dist/test/kernel/hops-filter.test.js dist/test/kernel/ring-buffer.test.js"
+DEFAULT_TESTS="dist/test/kernel/kernel-features.test.js dist/test/kernel/verifier.test.js dist/test/kernel/accept.test.js dist/test/kernel/accept-acceptor.test.js dist/test/kernel/toa-parser.test.js dist/test/kernel/toa-save-syn.test.js dist/test/kernel/accel-semantics.test.js dist/test/kernel/hops-filter.test.js dist/test/kernel/ring-buffer.test.js"
 
 # run_guest <label> <kdir>: boots it, runs the tests; sets RESULT (passed|failed) or dies
 run_guest() {
@@ -198,7 +198,7 @@ run_guest() {
 #!/bin/sh
 # written by scripts/kernel-matrix.sh: what the guest runs inside the chroot
 cd '$CHECKOUT'
-export TCPLENS_MATRIX_KERNEL='$label' PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp
+export TCPLENS_MATRIX_KERNEL='$label' TCPLENS_MATRIX_OUT='$dir' PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp
 exec node --test --test-concurrency=1 --test-timeout=600000 \\
   --test-reporter=spec --test-reporter-destination=stdout \\
   --test-reporter=./dist/test/matrix/json-reporter.js --test-reporter-destination='$dir/results.jsonl' \\
