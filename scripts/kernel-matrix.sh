@@ -185,6 +185,22 @@ initramfs() {
 # user-space logic, take minutes on the host and would take over half an hour each under TCG.
 DEFAULT_TESTS="dist/test/kernel/kernel-features.test.js dist/test/kernel/verifier.test.js dist/test/kernel/accept.test.js dist/test/kernel/accept-acceptor.test.js dist/test/kernel/toa-parser.test.js dist/test/kernel/toa-save-syn.test.js dist/test/kernel/accel-semantics.test.js dist/test/kernel/hops-filter.test.js dist/test/kernel/ring-buffer.test.js"
 
+# 5.10 lacks what accept, toa and accel need in sock_ops (bpf_get_netns_cookie: 5.15) and in BPF
+# iterators (bpf_get_socket_cookie: 5.12); hops needs lookup-and-delete on hash maps (5.14: the
+# matrix measured ENOTSUPP) and the ring-buffer test's producer object does not load there
+# (EINVAL). There the set is the probes (which check accept's coded error) and object loading.
+TESTS_5_10="dist/test/kernel/kernel-features.test.js dist/test/kernel/verifier.test.js dist/test/kernel/accept-acceptor.test.js"
+# Before 6.10 accel cannot link its sk_msg program to a sockmap (BPF_LINK_TYPE_SOCKMAP is 6.10):
+# it stops with TCPLENS_ERR_UNSUPPORTED there, so its test is left out.
+tests_for() { # tests_for <label> <release>
+  if [ -n "$TESTS" ]; then echo "$TESTS"; return; fi
+  case $2 in
+    5.*) echo "$TESTS_5_10" ;;
+    6.[0-9].*|6.[0-9]-*) echo "${DEFAULT_TESTS/ dist\/test\/kernel\/accel-semantics.test.js/}" ;;
+    *) echo "$DEFAULT_TESTS" ;;
+  esac
+}
+
 # run_guest <label> <kdir>: boots it, runs the tests; sets RESULT (passed|failed) or dies
 run_guest() {
   local label=$1 kdir=$2 img vmlinuz ver dir rc code
@@ -193,7 +209,9 @@ run_guest() {
   img=$(initramfs "$kdir")
   dir=$OUT/$label
   rm -rf "$dir" && mkdir -p "$dir"
-  for t in ${TESTS:-$DEFAULT_TESTS}; do [ -f "$t" ] || die NOT_BUILT "$t does not exist" "npx tsc -p ."; done
+  local tests
+  tests=$(tests_for "$label" "$ver")
+  for t in $tests; do [ -f "$t" ] || die NOT_BUILT "$t does not exist" "npx tsc -p ."; done
   cat > "$dir/run.sh" <<EOF
 #!/bin/sh
 # written by scripts/kernel-matrix.sh: what the guest runs inside the chroot
@@ -202,10 +220,10 @@ export TCPLENS_MATRIX_KERNEL='$label' TCPLENS_MATRIX_OUT='$dir' PATH=/usr/local/
 exec node --test --test-concurrency=1 --test-timeout=600000 \\
   --test-reporter=spec --test-reporter-destination=stdout \\
   --test-reporter=./dist/test/matrix/json-reporter.js --test-reporter-destination='$dir/results.jsonl' \\
-  ${TESTS:-$DEFAULT_TESTS}
+  $tests
 EOF
   chmod +x "$dir/run.sh"
-  log "$label: booting $(basename "$vmlinuz") (TCG, $SMP vCPUs), tests: ${TESTS:-default set}"
+  log "$label: booting $(basename "$vmlinuz") (TCG, $SMP vCPUs), tests: $(echo $tests | wc -w) files"
   local start=$SECONDS
   set +e
   flock "$LOCK" timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \

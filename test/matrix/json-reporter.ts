@@ -17,14 +17,19 @@ export default async function* jsonReporter(source: AsyncIterable<{ type: string
     const d = ev.data;
     // a file's own pass/fail event names the file; its tests carry the verdicts
     if (d.file && d.name === d.file) continue;
-    const status = ev.type === 'test:fail' ? 'failed' : d.skip !== undefined && d.skip !== false ? 'skipped' : 'passed';
+    // a todo test is one its author marked as a known failure: it does not fail the run (as in
+    // node --test itself), and its reason is kept
+    const todo = d.todo !== undefined && d.todo !== false;
+    const skipped = (d.skip !== undefined && d.skip !== false) || todo;
+    const status = skipped ? 'skipped' : ev.type === 'test:fail' ? 'failed' : 'passed';
+    const reason = todo ? `todo: ${typeof d.todo === 'string' ? d.todo : 'known failure'}` : typeof d.skip === 'string' ? d.skip : undefined;
     const error = d.details?.error;
     yield JSON.stringify({
       file: d.file ? relative(process.cwd(), d.file) : null,
       name: d.name,
       nesting: d.nesting,
       status,
-      reason: status === 'skipped' && typeof d.skip === 'string' ? d.skip : undefined,
+      reason,
       error: status === 'failed' ? String(error?.cause?.message ?? error?.message ?? '').slice(0, 400) : undefined,
       ms: Math.round(d.details?.duration_ms ?? 0),
     }) + '\n';

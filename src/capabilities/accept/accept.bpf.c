@@ -113,7 +113,7 @@ static __always_inline int on_listen(struct bpf_sock_ops *skops)
 		bpf_map_update_elem(&listeners, &key, &who, BPF_ANY);
 	}
 	if (save_syn)
-		save_syn_on_listen(skops);
+		save_syn_on_listen(skops, listener_names);
 	return 1;
 }
 
@@ -237,10 +237,30 @@ static __always_inline __u8 ttl_at(const unsigned char *ip)
 	return ttl;
 }
 
+#ifdef ACCEPT_NO_KERN_CTX
+/* Before 6.2 (no bpf_cast_to_kern_ctx): the ACK's IP header sits in the skb right before the TCP
+ * header sock_ops hands us. Read it there when it has the plain size (IPv4 without options, IPv6
+ * without extension headers); else the TTL stays unknown (0). */
+static __always_inline __u8 ttl_before_tcp(struct bpf_sock_ops *skops, __u8 family)
+{
+	unsigned char *tcp = (unsigned char *)(long)skops->skb_data;
+	__u8 b[8] = {};
+
+	if (family == 4) { /* also IPv4 on a dual-stack listener */
+		if (bpf_probe_read_kernel(b, 1, tcp - 20) || b[0] != 0x45)
+			return 0;
+		return ttl_at(tcp - 20);
+	}
+	if (bpf_probe_read_kernel(b, 8, tcp - 40) || b[0] >> 4 != 6 || b[6] != 6 /* IPPROTO_TCP */)
+		return 0;
+	return b[7];
+}
+#endif
+
 /* How far the client's handshake came: the saved SYN's IP header with --save-syn (its TTL is the
  * SYN's own), else the handshake-completing ACK's, which took the same path: sock_ops hands us
  * that skb from its TCP header on, so its IP header is reached through the kernel's context. */
-static __always_inline __u8 handshake_ttl(struct bpf_sock_ops *skops)
+static __always_inline __u8 handshake_ttl(struct bpf_sock_ops *skops, __u8 family)
 {
 #ifndef ACCEPT_NO_KERN_CTX
 	struct bpf_sock_ops_kern *k;
@@ -258,7 +278,7 @@ static __always_inline __u8 handshake_ttl(struct bpf_sock_ops *skops)
 		}
 	}
 #ifdef ACCEPT_NO_KERN_CTX
-	return 0; /* the ACK's IP header is out of reach without bpf_cast_to_kern_ctx (Linux >= 6.2) */
+	return ttl_before_tcp(skops, family);
 #else
 	k = bpf_cast_to_kern_ctx(skops);
 	skb = k->skb;
@@ -295,7 +315,7 @@ static __always_inline int on_passive_established(struct bpf_sock_ops *skops)
 	ev.first_ns = ev.last_ns = start;
 	ev.count = 1;
 	ev.netns = bpf_get_netns_cookie(skops);
-	ev.ttl = handshake_ttl(skops);
+	ev.ttl = handshake_ttl(skops, ev.local.family);
 	if (tp) {
 		ev.cgroup_id = socket_cgroup((struct sock *)tp);
 		ev.netns_ino = netns_ino_of((struct sock *)tp);
