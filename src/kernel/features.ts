@@ -2,7 +2,8 @@
 // clear error naming what is missing instead of a verifier or libbpf message.
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
-import { bpf, c, isNull, view, type Ptr } from './libbpf.js';
+import { bpf, c } from './libbpf.js';
+import { kernelBtf } from './btf.js';
 import { installLibbpfLog } from './libbpf-log.js';
 import { TcplensError } from '../errors.js';
 
@@ -113,16 +114,10 @@ export function requireHelpers(what: string, prog: 'sock_ops', helpers: HelperFe
   }
 }
 
-/** Does the running kernel's BTF have this function (a kfunc, or a traced function)? null when
- * it has no BTF. */
+/** The parameter count of a function in the running kernel's BTF (a kfunc, or a traced
+ * function), null when it has none. */
 export function kernelFunctionParams(name: string): number | null {
-  const btf = vmlinuxBtf();
-  if (isNull(btf)) return null;
-  const id = bpf.btf_find_by_name_kind(btf, name, 12 /* BTF_KIND_FUNC */) as number;
-  if (id <= 0) return null;
-  const func = new DataView(view(bpf.btf_type_by_id(btf, id) as Ptr, 12));
-  const proto = new DataView(view(bpf.btf_type_by_id(btf, func.getUint32(8, true)) as Ptr, 12));
-  return proto.getUint32(4, true) & 0xffff;
+  return kernelBtf().functionParams(name);
 }
 
 export function kernelHasFunction(name: string): boolean {
@@ -136,10 +131,4 @@ export function kprobesAvailable(): boolean {
 
 export function kernelRelease(): string {
   return release();
-}
-
-let vmlinux: Ptr | null = null;
-function vmlinuxBtf(): Ptr {
-  vmlinux ??= bpf.btf_load_vmlinux() as Ptr;
-  return vmlinux;
 }
