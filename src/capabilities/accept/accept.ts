@@ -220,7 +220,8 @@ export class AcceptTracer {
     return AcceptTracer.startWith(opts, fallbackPlan(object, refused), onRecord);
   }
 
-  private static startWith(opts: AcceptOptions, plan: AcceptPlan, onRecord: (r: AcceptRecord) => void): AcceptTracer {
+  /** Start with a given plan (start() chooses one; tests use this to prove each way on its own). */
+  static startWith(opts: AcceptOptions, plan: AcceptPlan, onRecord: (r: AcceptRecord) => void): AcceptTracer {
     const obj = BpfObject.open(objectPath(`src/capabilities/accept/${plan.object}`));
     try {
       for (const p of ACCEPTOR_PROGRAMS) obj.setAutoload(p, p === plan.acceptor?.program);
