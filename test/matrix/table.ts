@@ -37,7 +37,7 @@ export const CAPABILITY_OF_FILE: Record<string, string> = {
 };
 
 export function capabilityCell(tests: TestResult[]): string {
-  if (tests.length === 0) return '-';
+  if (tests.length === 0) return 'not run';
   const failed = tests.filter((t) => t.status === 'failed').length;
   const skipped = tests.filter((t) => t.status === 'skipped');
   const passed = tests.length - failed - skipped.length;

@@ -11,7 +11,7 @@ test('a cell: passes counted, a failure shows, skips name their reason', () => {
   assert.equal(capabilityCell([t(ACCEPT, 'passed'), t(ACCEPT, 'failed')]), '**fails** (1 of 2)');
   assert.equal(capabilityCell([t(ACCEPT, 'skipped', 'needs X (Linux >= 5.15)')]), 'no: needs X (Linux >= 5.15)');
   assert.equal(capabilityCell([t(ACCEPT, 'passed'), t(ACCEPT, 'skipped', 'todo: y')]), 'yes (1), 1 skipped: todo: y');
-  assert.equal(capabilityCell([]), '-');
+  assert.equal(capabilityCell([]), 'not run');
 });
 
 test('the table: one column per kernel, capability rows from test files, probe rows from features', () => {
