@@ -19,6 +19,9 @@ $(BUILD)/bpf/%.bpf.o: %.bpf.c $(VMLINUX) $(HDRS)
 	@mkdir -p $(dir $@)
 	clang $(CFLAGS) -I$(dir $<) -c $< -o $@
 
+# accept-compat is accept.bpf.c built without the bpf_cast_to_kern_ctx kfunc (kernels before 6.2)
+$(BUILD)/bpf/src/capabilities/accept/accept-compat.bpf.o: src/capabilities/accept/accept.bpf.c
+
 clean:
 	rm -rf $(BUILD)
 

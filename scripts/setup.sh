@@ -2,7 +2,7 @@
 # Sets tcplens up on a fresh Debian machine and builds it: apt packages (only those missing),
 # npm packages, vmlinux.h from this kernel's BTF, the BPF objects, the TypeScript. Idempotent.
 # --tests also installs what only the tests need (the browser for the web page's test), so a user
-# who runs the demo does not download a browser.
+# who runs the demo does not download a browser; --matrix what the kernel matrix needs (qemu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,13 @@ need make make
 if [ "${1:-}" = --tests ]; then
   need /usr/bin/chromium chromium   # the web page's browser test (playwright-core drives it)
 fi
+# --- kernel matrix (scripts/kernel-matrix.sh): only with --matrix, since qemu is ~300 MB that a
+# user of tcplens (or the host-only test run) never needs
+if [ "${1:-}" = --matrix ]; then
+  need qemu-system-x86_64 qemu-system-x86
+  need /usr/bin/busybox busybox-static   # the guests' initramfs: a static busybox, no libc of its own
+fi
+# --- end kernel matrix
 if ! ldconfig -p 2>/dev/null | grep -q 'libbpf.so.1 '; then missing+=(libbpf1); fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -16,7 +16,7 @@
 #define SAVE_SYN_TCP_LISTEN 10
 
 struct save_syn_listener {
-	__u32 pid;       /* the process that called listen() */
+	__u32 pid;       /* the process that called listen(), 0 if unknown */
 	__u32 netns_ino; /* its network namespace (the inode of /proc/PID/ns/net) */
 };
 
@@ -32,10 +32,13 @@ static __always_inline __u32 netns_ino_of(struct sock *sk)
 	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
-/* At BPF_SOCK_OPS_TCP_LISTEN_CB (process context): keep SYNs, unless the listener already does. */
-static __always_inline void save_syn_on_listen(struct bpf_sock_ops *skops)
+/* At BPF_SOCK_OPS_TCP_LISTEN_CB (process context): keep SYNs, unless the listener already does.
+ * The pid is only a hint for finding the namespace again (user space scans /proc without it):
+ * pass with_pid = 0 where sock_ops may not call bpf_get_current_pid_tgid (6.12 and older; the
+ * verifier skips the call when with_pid is a rodata 0). */
+static __always_inline void save_syn_on_listen(struct bpf_sock_ops *skops, __u8 with_pid)
 {
-	struct save_syn_listener who = { .pid = bpf_get_current_pid_tgid() >> 32 };
+	struct save_syn_listener who = { .pid = with_pid ? bpf_get_current_pid_tgid() >> 32 : 0 };
 	struct bpf_sock *bsk = skops->sk;
 	struct tcp_sock *tp = bsk ? bpf_skc_to_tcp_sock(bsk) : 0;
 	__u64 cookie = bpf_get_socket_cookie(skops);

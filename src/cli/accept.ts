@@ -1,6 +1,7 @@
 // tcplens accept: flags -> AcceptOptions -> AcceptTracer -> sinks; a summary on exit, however it
 // ends (Ctrl-C, SIGTERM, --duration, or a reader that closed our stdout, as `| head` does).
 import { existsSync } from 'node:fs';
+import { describePlan } from '../capabilities/accept/attach-plan.js';
 import { AcceptTracer, DEFAULT_MERGE_CAPACITY, MAX_PORTS, type AcceptOptions, type AcceptRecord, type AcceptCounters } from '../capabilities/accept/accept.js';
 import { resolveCgroup, cgroup2Mount } from '../kernel/cgroup.js';
 import { requireFeatures, requireKernel } from '../kernel/features.js';
@@ -125,6 +126,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   const unregister = onCleanup('tcplens accept', summary);
   process.stderr.write(`tcplens: attached to ${opts.cgroup}\n`);
+  if (v.verbose) process.stderr.write(`tcplens: ${describePlan(tracer.plan)}\n`);
   if (opts.saveSyn) void reportOldListeners(tracer, opts.cgroup).catch(() => {});
 
   await untilStopped(stopAfter);

@@ -109,6 +109,17 @@ export class BpfObject {
       bpf.map_value_size(m) as number, bpf.map_max_entries(m) as number, bpf.map_type(m) as number);
   }
 
+  /** Before load: leave a program out (one of several ways to the same hook, say). */
+  setAutoload(program: string, on: boolean): void {
+    if (this.loaded) throw new Error('autoload must be set before load');
+    bpf.program_set_autoload(this.programPtr(program), on);
+  }
+
+  /** Attach a tracing program where its section says (fexit/..., kretprobe/...). */
+  attach(program: string): Link {
+    return this.track(() => bpf.program_attach(this.programPtr(program)) as Ptr, program);
+  }
+
   attachCgroup(program: string, cgroupPath: string): Link {
     const fd = openCgroup(cgroupPath);
     try {

@@ -5,7 +5,7 @@ import { bpf, view, isNull, type Ptr } from './libbpf.js';
 import { TcplensError } from '../errors.js';
 
 const KIND = { INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, TYPEDEF: 8, VOLATILE: 9, CONST: 10,
-  RESTRICT: 11, VAR: 14, DATASEC: 15, FLOAT: 16, TYPE_TAG: 18, ENUM64: 19 } as const;
+  RESTRICT: 11, FUNC: 12, VAR: 14, DATASEC: 15, FLOAT: 16, TYPE_TAG: 18, ENUM64: 19 } as const;
 
 interface RawType { name: string; kind: number; vlen: number; kflag: boolean; sizeOrType: number; ptr: Ptr }
 
@@ -167,6 +167,13 @@ export class Btf {
       fields.set(name, { name, offset: bitOff / 8, size: this.sizeOf(typeId), kind, signed, typeId });
     }
     return new StructLayout(name, t.sizeOrType, fields);
+  }
+
+  /** The parameter count of a function (BTF_KIND_FUNC -> its FUNC_PROTO), null if there is none. */
+  functionParams(name: string): number | null {
+    const id = bpf.btf_find_by_name_kind(this.ptr, name, KIND.FUNC) as number;
+    if (id <= 0) return null;
+    return this.raw(this.raw(id).sizeOrType).vlen;
   }
 
   /** Variables of a data section (".rodata", ".bss"): name -> offset and size inside the section. */

@@ -41,6 +41,7 @@ export const bpf = {
   program_fd: lib.func('int bpf_program__fd(void *prog)'),
   program_set_autoload: lib.func('int bpf_program__set_autoload(void *prog, bool autoload)'),
   program_attach_cgroup: lib.func('void *bpf_program__attach_cgroup(void *prog, int cgroup_fd)'),
+  program_attach: lib.func('void *bpf_program__attach(void *prog)'),
   link_destroy: lib.func('int bpf_link__destroy(void *link)'),
   link_fd: lib.func('int bpf_link__fd(void *link)'),
   program_attach_iter: lib.func('void *bpf_program__attach_iter(void *prog, void *opts)'),
@@ -84,6 +85,7 @@ export const bpf = {
   btf_name_by_offset: lib.func('const char *btf__name_by_offset(void *btf, uint32_t offset)'),
   // probes and logging
   probe_prog_type: lib.func('int libbpf_probe_bpf_prog_type(int type, void *opts)'),
+  prog_load: lib.func('int bpf_prog_load(int type, const char *name, const char *license, const void *insns, size_t insn_cnt, void *opts)'),
   probe_map_type: lib.func('int libbpf_probe_bpf_map_type(int type, void *opts)'),
   set_print: lib.func('void *libbpf_set_print(void *fn)'),
   num_possible_cpus: lib.func('int libbpf_num_possible_cpus(void)'),

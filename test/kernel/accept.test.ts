@@ -13,6 +13,7 @@ import { encodeToa } from '../../src/net/toa.js';
 import { parseAddr } from '../../src/net/addr.js';
 import { repoRoot } from '../../src/kernel/paths.js';
 import type { AcceptRecord } from '../../src/capabilities/accept/accept.js';
+import { TIME_SCALE } from '../matrix/time-scale.js';
 
 const helper = (name: string) => `${repoRoot}/dist/test/kernel/helpers/${name}.js`;
 const PORT = 8080;
@@ -81,7 +82,7 @@ test('each connection reports exactly the client its TOA (254/8 on SYN and ACK) 
       assert.deepEqual(r.toa, { kind: 254, len: 8, source: 'ack', claimed: r.client });
       assert.equal(r.trusted, true);
       assert.equal(r.count, 1);
-      assert.ok(r.kernel_ns > 0 && r.kernel_ns < 1_000_000, `kernel_ns ${r.kernel_ns}`);
+      assert.ok(r.kernel_ns > 0 && r.kernel_ns < 1_000_000 * TIME_SCALE, `kernel_ns ${r.kernel_ns}`);
       assert.equal(r.comm, 'node', 'the listening process');
       assert.deepEqual([r.ttl, r.hops], [64, 0], 'the client is on the same link: nothing took a hop off its TTL');
       assert.ok(r.pid && r.pid > 1);
@@ -207,8 +208,8 @@ test('with the default 10 s window, the first connection is on screen within a s
     await new Promise((r) => server.stdout!.once('data', r));
     const t0 = Date.now();
     await connect(pair.server.ip4, ['--count', '3']);
-    const line = await t.stdout.wait(/"local"/, 1000);
-    assert.ok(Date.now() - t0 < 1000);
+    const line = await t.stdout.wait(/"local"/, 1000 * TIME_SCALE);
+    assert.ok(Date.now() - t0 < 1000 * TIME_SCALE);
     assert.equal(JSON.parse(line).count, 1);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(t.stdout.all.length, 1, 'repeats wait for the window');
@@ -316,12 +317,12 @@ test('`accept --json | head -1` ends cleanly: one line, exit 0, summary on stder
 });
 
 test('merging: a closed window is handed on while tcplens keeps running', async () => {
-  const t = await startTcplens(['accept', '--json', '--cgroup', pair.server.cgroup, '--merge-window', '300ms']);
+  const t = await startTcplens(['accept', '--json', '--cgroup', pair.server.cgroup, '--merge-window', `${300 * TIME_SCALE}ms`]);
   const server = pair.spawnIn(pair.server, [process.execPath, helper('tcp-server'), '::', String(PORT)]);
   try {
     await new Promise((r) => server.stdout!.once('data', r));
     await connect(pair.server.ip4, ['--count', '3']);
-    const line = await t.stdout.wait(/"count":3/, 5000);
+    const line = await t.stdout.wait(/"count":3/, 5000 * TIME_SCALE);
     assert.equal(JSON.parse(line).summary, true, 'swept after the window closed, before exit');
   } finally {
     server.kill('SIGKILL');

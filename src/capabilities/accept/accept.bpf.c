@@ -37,6 +37,12 @@ const volatile __u8 save_syn;
 const volatile __u8 read_toako;
 /* two TOAs in one header: 0 = believe none, 1 = the first (balancers known to write theirs first) */
 const volatile __u8 conflict_take_first;
+/* pid/comm from the listen() call: only where sock_ops may call bpf_get_current_comm (refused on
+ * 6.12 and older; the verifier skips the code when this is 0) */
+const volatile __u8 listener_names;
+/* set when an fexit/kretprobe on inet_csk_accept is attached: events wait in `pending` for the
+ * accepting process, which names them exactly */
+const volatile __u8 acceptor_names;
 
 TCPLENS_RINGBUF(4 << 20);
 TCPLENS_COUNTERS(struct accept_counters);
@@ -55,6 +61,16 @@ struct {
 	__type(key, struct accept_listener_key);
 	__type(value, struct accept_listener);
 } listeners SEC(".maps");
+
+/* Established connections waiting for accept(), by socket cookie. A plain hash: when it is full
+ * the event goes out at once, named from the listener; user space sweeps what nobody accepted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct accept_event);
+} pending SEC(".maps");
 
 static __always_inline int port_wanted(__u16 port)
 {
@@ -89,12 +105,15 @@ static __always_inline void take_toa(struct accept_event *ev, const struct toa_f
 static __always_inline int on_listen(struct bpf_sock_ops *skops)
 {
 	struct accept_listener_key key = { .netns = bpf_get_netns_cookie(skops), .port = skops->local_port };
-	struct accept_listener who = { .pid = bpf_get_current_pid_tgid() >> 32 };
+	struct accept_listener who = {};
 
-	bpf_get_current_comm(who.comm, sizeof(who.comm));
-	bpf_map_update_elem(&listeners, &key, &who, BPF_ANY);
+	if (listener_names) {
+		who.pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(who.comm, sizeof(who.comm));
+		bpf_map_update_elem(&listeners, &key, &who, BPF_ANY);
+	}
 	if (save_syn)
-		save_syn_on_listen(skops);
+		save_syn_on_listen(skops, listener_names);
 	return 1;
 }
 
@@ -200,7 +219,9 @@ static __always_inline int toa_from_sk_user_data(struct tcp_sock *tp, struct toa
 	return toa_from_toako(ud, toa);
 }
 
+#ifndef ACCEPT_NO_KERN_CTX
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+#endif
 
 /* The TTL (IPv4) or hop limit (IPv6) of an IP header that starts at `ip` in kernel memory. */
 static __always_inline __u8 ttl_at(const unsigned char *ip)
@@ -216,13 +237,35 @@ static __always_inline __u8 ttl_at(const unsigned char *ip)
 	return ttl;
 }
 
+#ifdef ACCEPT_NO_KERN_CTX
+/* Before 6.2 (no bpf_cast_to_kern_ctx): the ACK's IP header sits in the skb right before the TCP
+ * header sock_ops hands us. Read it there when it has the plain size (IPv4 without options, IPv6
+ * without extension headers); else the TTL stays unknown (0). */
+static __always_inline __u8 ttl_before_tcp(struct bpf_sock_ops *skops, __u8 family)
+{
+	unsigned char *tcp = (unsigned char *)(long)skops->skb_data;
+	__u8 b[8] = {};
+
+	if (family == 4) { /* also IPv4 on a dual-stack listener */
+		if (bpf_probe_read_kernel(b, 1, tcp - 20) || b[0] != 0x45)
+			return 0;
+		return ttl_at(tcp - 20);
+	}
+	if (bpf_probe_read_kernel(b, 8, tcp - 40) || b[0] >> 4 != 6 || b[6] != 6 /* IPPROTO_TCP */)
+		return 0;
+	return b[7];
+}
+#endif
+
 /* How far the client's handshake came: the saved SYN's IP header with --save-syn (its TTL is the
  * SYN's own), else the handshake-completing ACK's, which took the same path: sock_ops hands us
  * that skb from its TCP header on, so its IP header is reached through the kernel's context. */
-static __always_inline __u8 handshake_ttl(struct bpf_sock_ops *skops)
+static __always_inline __u8 handshake_ttl(struct bpf_sock_ops *skops, __u8 family)
 {
+#ifndef ACCEPT_NO_KERN_CTX
 	struct bpf_sock_ops_kern *k;
 	struct sk_buff *skb;
+#endif
 
 	if (save_syn) {
 		__u8 syn[64] = {};
@@ -234,11 +277,15 @@ static __always_inline __u8 handshake_ttl(struct bpf_sock_ops *skops)
 				return syn[7];
 		}
 	}
+#ifdef ACCEPT_NO_KERN_CTX
+	return ttl_before_tcp(skops, family);
+#else
 	k = bpf_cast_to_kern_ctx(skops);
 	skb = k->skb;
 	if (!skb)
 		return 0;
 	return ttl_at(BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header));
+#endif
 }
 
 /* The cgroup of the socket: its creator's, inherited by every child of a listener. */
@@ -268,7 +315,7 @@ static __always_inline int on_passive_established(struct bpf_sock_ops *skops)
 	ev.first_ns = ev.last_ns = start;
 	ev.count = 1;
 	ev.netns = bpf_get_netns_cookie(skops);
-	ev.ttl = handshake_ttl(skops);
+	ev.ttl = handshake_ttl(skops, ev.local.family);
 	if (tp) {
 		ev.cgroup_id = socket_cgroup((struct sock *)tp);
 		ev.netns_ino = netns_ino_of((struct sock *)tp);
@@ -299,8 +346,58 @@ static __always_inline int on_passive_established(struct bpf_sock_ops *skops)
 		}
 	}
 	ev.kernel_ns = bpf_ktime_get_ns() - start;
+	if (acceptor_names) {
+		__u64 cookie = bpf_get_socket_cookie(skops);
+
+		if (bpf_map_update_elem(&pending, &cookie, &ev, BPF_NOEXIST) == 0)
+			return 1;
+	}
 	merge_or_emit(c, &ev);
 	return 1;
+}
+
+/* accept() handed `newsk` to the process running now: it names the connection's event. Taken out
+ * with copy-then-delete, so this and user space's sweep of never-accepted connections never both
+ * report it. */
+static __always_inline int on_accepted(struct sock *newsk)
+{
+	struct accept_counters *c = tcplens_counters(&counters);
+	struct accept_event *ev, copy;
+	__u64 cookie;
+
+	if (!newsk || !c)
+		return 0;
+	cookie = BPF_CORE_READ(newsk, __sk_common.skc_cookie.counter);
+	ev = bpf_map_lookup_elem(&pending, &cookie);
+	if (!ev)
+		return 0;
+	copy = *ev;
+	if (bpf_map_delete_elem(&pending, &cookie))
+		return 0;
+	copy.pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(copy.comm, sizeof(copy.comm));
+	merge_or_emit(c, &copy);
+	return 0;
+}
+
+/* Three ways to the accepting process; user space attaches the first this kernel allows.
+ * inet_csk_accept(sk, flags, err, kern) up to 6.9, inet_csk_accept(sk, arg) since 6.10. */
+SEC("fexit/inet_csk_accept")
+int BPF_PROG(accept_fexit4, struct sock *sk, int flags, int *err, bool kern, struct sock *newsk)
+{
+	return on_accepted(newsk);
+}
+
+SEC("fexit/inet_csk_accept")
+int BPF_PROG(accept_fexit2, struct sock *sk, void *arg, struct sock *newsk)
+{
+	return on_accepted(newsk);
+}
+
+SEC("kretprobe/inet_csk_accept")
+int BPF_KRETPROBE(accept_kretprobe, struct sock *newsk)
+{
+	return on_accepted(newsk);
 }
 
 SEC("sockops")

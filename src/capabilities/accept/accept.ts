@@ -13,6 +13,8 @@ import { hopDistance } from '../../net/ttl.js';
 import { toaTablesRodata } from '../shared/toa-tables.js';
 import { undoSaveSyn, type SaveSynUndo } from '../shared/save-syn.js';
 import { ListenerNames, type Listener } from './who.js';
+import { TcplensError } from '../../errors.js';
+import { ACCEPTOR_PROGRAMS, acceptObject, acceptorWays, fallbackPlan, requireAcceptKernel, type AcceptPlan } from './attach-plan.js';
 
 export type ToaConflictPolicy = 'reject' | 'first';
 
@@ -79,6 +81,8 @@ const F_CLIENT = 1, F_TOA = 2, F_UNTRUSTED = 4, F_MALFORMED = 8, F_CONFLICT = 0x
 const SOURCES: Record<number, ToaSource> = { 1: 'ack', 2: 'syn', 3: 'toa.ko' };
 /** A window is swept only this long after it closed, so the kernel never counts into an entry we take. */
 const SWEEP_GRACE_NS = 200_000_000n;
+/** A connection nobody accept()ed this long after it was established goes out named from the listener. */
+const PENDING_NS = 2_000_000_000n;
 
 /** Who the kernel says listens (pid 0: it did not see the listen() call), and where to look it up. */
 export interface ListenerKey { netnsIno: number; port: number; cgroupId: bigint; pid: number; comm: string }
@@ -154,7 +158,7 @@ export class AcceptDecoder {
 }
 
 /** The rodata that carries the options into the kernel. */
-export function acceptRodata(obj: BpfObject, opts: AcceptOptions): Record<string, number | bigint | Uint8Array> {
+export function acceptRodata(obj: BpfObject, opts: AcceptOptions, plan?: AcceptPlan): Record<string, number | bigint | Uint8Array> {
   const ports = new Uint8Array(2 * MAX_PORTS);
   opts.ports.forEach((p, i) => new DataView(ports.buffer).setUint16(2 * i, p, true));
   return {
@@ -166,6 +170,8 @@ export function acceptRodata(obj: BpfObject, opts: AcceptOptions): Record<string
     save_syn: opts.saveSyn ? 1 : 0,
     read_toako: opts.readToaKo ? 1 : 0,
     conflict_take_first: opts.toaConflict === 'first' ? 1 : 0,
+    listener_names: plan?.listenerNames ? 1 : 0,
+    acceptor_names: plan?.acceptor ? 1 : 0,
   };
 }
 
@@ -179,14 +185,16 @@ export class AcceptTracer {
   private stopped: Promise<AcceptStop> | null = null;
   private records = 0;
   private readonly merge: BpfMap;
+  private readonly pending: BpfMap;
   private readonly firstAt: number;
   private readonly countAt: number;
   private readonly flagsAt: number;
 
   private constructor(private readonly obj: BpfObject, private readonly opts: AcceptOptions,
-    onRecord: (r: AcceptRecord) => void) {
+    readonly plan: AcceptPlan, onRecord: (r: AcceptRecord) => void) {
     const event = obj.struct('accept_event');
     this.merge = obj.map('merge');
+    this.pending = obj.map('pending');
     this.firstAt = event.offset('first_ns', 8);
     this.countAt = event.offset('count', 4);
     this.flagsAt = event.offset('flags', 1);
@@ -195,18 +203,38 @@ export class AcceptTracer {
     this.ring = new RingBufferReader(obj.map('events'), (dv, off) => this.hand(dv, off));
   }
 
-  /** Open, configure, load and attach; events flow to onRecord until stop(). */
+  /** Probe, open, configure, load and attach; events flow to onRecord until stop(). The way to the
+   * accepting process is chosen by trying each this kernel may allow (plan says which won). */
   static start(opts: AcceptOptions, onRecord: (r: AcceptRecord) => void): AcceptTracer {
-    const obj = BpfObject.open(objectPath('src/capabilities/accept/accept'));
+    requireAcceptKernel();
+    const object = acceptObject();
+    const refused: string[] = [];
+    for (const way of acceptorWays(refused)) {
+      try {
+        return AcceptTracer.startWith(opts, { object, acceptor: way, listenerNames: false, refused }, onRecord);
+      } catch (e) {
+        if (!(e instanceof TcplensError)) throw e;
+        refused.push(`${way.hook}: ${e.message}`);
+      }
+    }
+    return AcceptTracer.startWith(opts, fallbackPlan(object, refused), onRecord);
+  }
+
+  /** Start with a given plan (start() chooses one; tests use this to prove each way on its own). */
+  static startWith(opts: AcceptOptions, plan: AcceptPlan, onRecord: (r: AcceptRecord) => void): AcceptTracer {
+    const obj = BpfObject.open(objectPath(`src/capabilities/accept/${plan.object}`));
     try {
-      obj.setRodata(acceptRodata(obj, opts));
+      for (const p of ACCEPTOR_PROGRAMS) obj.setAutoload(p, p === plan.acceptor?.program);
+      obj.setRodata(acceptRodata(obj, opts, plan));
       obj.setMaxEntries('merge', opts.mergeCapacity);
       obj.load();
+      // the acceptor first: a connection that waits in `pending` always has someone to take it
+      if (plan.acceptor) obj.attach(plan.acceptor.program);
       obj.attachCgroup('accept_sockops', opts.cgroup);
-      const t = new AcceptTracer(obj, opts, onRecord);
+      const t = new AcceptTracer(obj, opts, plan, onRecord);
       t.names.start();
       t.ring.start();
-      if (opts.mergeWindowNs > 0n) {
+      if (opts.mergeWindowNs > 0n || plan.acceptor) {
         const every = Math.min(1000, Math.max(100, Number(opts.mergeWindowNs / 4_000_000n)));
         t.sweepTimer = setInterval(() => t.sweep(false), every);
       }
@@ -254,11 +282,23 @@ export class AcceptTracer {
     this.names.push(record, listener);
   }
 
-  /** Report merge windows that have closed (all of them when flushing at exit), oldest first. */
+  /** Report merge windows that have closed and connections nobody accepted (all of them when
+   * flushing at exit), oldest first. */
   private sweep(all: boolean): void {
     const { merge, firstAt } = this;
     const now = process.hrtime.bigint();
     const ready: Buffer[] = [];
+    const unaccepted: Buffer[] = [];
+    for (const key of this.plan.acceptor ? this.pending.keys() : []) {
+      const v = this.pending.lookup(key);
+      if (!v || (!all && now - v.readBigUInt64LE(firstAt) < PENDING_NS)) continue;
+      const taken = this.pending.lookupAndDelete(key);
+      if (taken) unaccepted.push(taken);
+    }
+    for (const v of unaccepted.sort((a, b) => (a.readBigUInt64LE(firstAt) < b.readBigUInt64LE(firstAt) ? -1 : 1))) {
+      const { record, listener } = this.decoder.decode(new DataView(v.buffer, v.byteOffset, v.byteLength), 0);
+      this.names.push(record, listener);
+    }
     for (const key of merge.keys()) {
       const v = merge.lookup(key);
       if (!v) continue;

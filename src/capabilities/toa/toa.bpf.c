@@ -50,7 +50,7 @@ static __always_inline int from_trusted_balancer(struct bpf_sock_ops *skops)
 static __always_inline int on_listen(struct bpf_sock_ops *skops)
 {
 	if (save_syn)
-		save_syn_on_listen(skops);
+		save_syn_on_listen(skops, 0);
 	return 1;
 }
 
