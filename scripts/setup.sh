@@ -21,6 +21,7 @@ need python3 python3
 need make make
 if [ "${1:-}" = --tests ]; then
   need /usr/bin/chromium chromium   # the web page's browser test (playwright-core drives it)
+  need /usr/sbin/nats-server nats-server   # the bus tests' NATS JetStream cluster
 fi
 if ! ldconfig -p 2>/dev/null | grep -q 'libbpf.so.1 '; then missing+=(libbpf1); fi
 if [ ${#missing[@]} -gt 0 ]; then

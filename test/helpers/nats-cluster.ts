@@ -3,7 +3,7 @@
 // with SIGKILL and started again on the same ports and store (that is how a node comes back).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -24,6 +24,8 @@ export interface NatsCluster {
   stop(): Promise<void>;
 }
 
+// Debian puts it in /usr/sbin, which a non-root PATH may lack.
+const NATS_SERVER = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startNats(dir: string, size: 1 | 3): Promise<NatsCluster> {
@@ -41,7 +43,7 @@ export async function startNats(dir: string, size: 1 | 3): Promise<NatsCluster> 
     return { name, port: p.client, url: `nats://127.0.0.1:${p.client}`, conf, proc: null, log: '' };
   });
   const startNode = async (n: NatsNode) => {
-    const proc = spawn('nats-server', ['-c', n.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(NATS_SERVER, ['-c', n.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     n.proc = proc;
     proc.stderr!.setEncoding('utf8');
     proc.stderr!.on('data', (d: string) => { n.log = (n.log + d).slice(-20_000); });

@@ -39,7 +39,7 @@ export interface BusConsumerOptions {
   fail: (e: TcplensError) => void;
 }
 
-export const BUS_CONSUMER_DEFAULTS = { ackWaitMs: 10_000, maxInflight: 64 };
+export const BUS_CONSUMER_DEFAULTS = { ackWaitMs: 10_000, maxInflight: 16 };
 
 export interface BusConsumerStats { stored: number; duplicates: number; refused: number; retried: number }
 
