@@ -46,14 +46,6 @@ async function ship(make: Make): Promise<void> {
 
 const opts = { ...SHIPPER_DEFAULTS, capability: 'accept', token: null, maxBatchBytes: BUS_MAX_BATCH_BYTES, notice: () => {} };
 
-async function drained(n: NatsCluster): Promise<void> {
-  for (;;) {
-    const left = await n.withJsm(async (jsm) => { const c = await jsm.consumers.info('tcplens', DURABLE); return c.num_pending + c.num_ack_pending; }).catch(() => -1);
-    if (left === 0) return;
-    await sleep(50);
-  }
-}
-
 async function busCollectors(n: NatsCluster, tag: string): Promise<Collector[]> {
   const cs = await Promise.all(Array.from({ length: collectors }, (_, i) => startCollector(join(dir, `bus-${tag}-${i}.duckdb`), { args: ['--bus', n.bus] })));
   for (const c of cs) while (!/consuming as/.test(c.stderr())) await sleep(20);
@@ -74,7 +66,7 @@ try {
     let cs = await busCollectors(n, 'a');
     t0 = performance.now();
     await ship(viaBus);
-    await drained(n);
+    await n.drained('tcplens', DURABLE, 600_000);
     const bus = events / ((performance.now() - t0) / 1000);
     for (const x of cs) await x.stop();
 
@@ -83,7 +75,7 @@ try {
     const publish = events / ((performance.now() - t0) / 1000);
     t0 = performance.now();
     cs = await busCollectors(n, 'b');
-    await drained(n);
+    await n.drained('tcplens', DURABLE, 600_000);
     const catchUp = events / ((performance.now() - t0) / 1000);
     for (const x of cs) await x.stop();
 

@@ -13,10 +13,11 @@ import { repoRoot } from '../../src/kernel/paths.js';
 import { CollectorShipper, SHIPPER_DEFAULTS } from '../../src/collector/agent.js';
 import { BusPublisher } from '../../src/collector/bus/publisher.js';
 import { DURABLE } from '../../src/collector/bus/names.js';
+import { BUS_CONSUMER_DEFAULTS } from '../../src/collector/bus/consumer.js';
 import { RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { events, freePort, startCollector, tempDir, type Collector } from '../helpers/collector-process.js';
 import { hopsRecord } from '../helpers/collector-records.js';
-import { startNats, type NatsCluster } from '../helpers/nats-cluster.js';
+import { startNats } from '../helpers/nats-cluster.js';
 import { httpFixture } from '../helpers/http-fixture.js';
 import { pcapOf } from '../helpers/tcp-conversation.js';
 import { runTcplens } from '../kernel/helpers/tcplens-cli.js';
@@ -31,20 +32,6 @@ async function busCollector(t: { after: (fn: () => Promise<unknown>) => void }, 
     await sleep(50);
   }
   return c;
-}
-
-/** Waits until the shared consumer has handed out and seen acknowledged every batch of the stream. */
-async function drained(n: NatsCluster, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const left = await n.withJsm(async (jsm) => {
-      const c = await jsm.consumers.info('tcplens', DURABLE);
-      return c.num_pending + c.num_ack_pending;
-    }).catch(() => -1);
-    if (left === 0) return;
-    assert.ok(Date.now() < deadline, `the consumer still has ${left} batches pending`);
-    await sleep(200);
-  }
 }
 
 function agent(t: { after: (fn: () => void) => void }, bus: string, name: string, count: number, perTick: number) {
@@ -95,7 +82,7 @@ test('R3 cluster: kill -9 the stream leader and one of two collectors during ing
   }
   assert.ok(results.some((r) => r.stats.retries > 0), 'the agents did meet the leader change');
   // What collector 2 took and never acknowledged comes back to collector 1 after the ack wait.
-  await drained(n, 60_000);
+  await n.drained('tcplens', DURABLE, 60_000);
   const got1 = await events(c1.url, { capability: 'hops' });
   c2 = await startCollector(join(dir, 'c2.duckdb'), { track: t }); // its file as kill -9 left it (no --bus: just read)
   const got2 = await events(c2.url, { capability: 'hops' });
@@ -110,7 +97,7 @@ test('R3 cluster: kill -9 the stream leader and one of two collectors during ing
   // is in both (a shared store's (agent, batch) check makes it one). That window holds at most the
   // batches it had in hand, never more.
   const both = [...in2].filter((k) => in1.has(k)).length;
-  assert.ok(both <= 64 * 100, `${both} events in both stores`);
+  assert.ok(both <= BUS_CONSUMER_DEFAULTS.maxInflight * 100, `${both} events in both stores`); // the agents' batches hold 100
   assert.ok(got2.length >= c2AtKill && got2.length > 0, 'collector 2 had stored its share');
   process.stderr.write(`# leader ${leader} killed; collector 1 stored ${got1.length}, collector 2 ${got2.length} (${both} in both); ` +
     `agent retries ${results.map((r) => r.stats.retries).join('/')}, duplicate publishes ${results.map((r) => r.stats.duplicates).join('/')}\n`);
@@ -144,7 +131,7 @@ test('bus down when the agent starts and again mid-run: the agent goes on, buffe
   const stats = await shipper.drain(30_000);
   assert.deepEqual({ acked: stats.acked, dropped: stats.dropped, unsent: stats.unsent, rejected: stats.rejected }, { acked: 2000, dropped: 0, unsent: 0, rejected: 0 });
   assert.ok(notices.some((m) => /retrying/.test(m)) && notices.some((m) => /reachable again/.test(m)), notices.join('\n'));
-  await drained(n, 30_000);
+  await n.drained('tcplens', DURABLE, 30_000);
   const targets = (await events(c.url, { agent: 'down' })).map((e) => e.target as string);
   assert.equal(targets.length, 2000);
   assert.deepEqual(targets, Array.from({ length: 2000 }, (_, k) => `down/${k}`), 'each once, in order');
@@ -164,7 +151,7 @@ test('a real agent: http --read --bus ships exactly what it prints; --collector 
   const printed = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(printed.length >= 5, r.stdout);
   assert.match(r.stderr, new RegExp(`bus: ${printed.length} records acknowledged in 1 batches`));
-  await drained(n, 20_000);
+  await n.drained('tcplens', DURABLE, 20_000);
   assert.deepStrictEqual((await events(c.url, { agent: 'reader', capability: 'http' })).map(({ agent: _a, capability: _c, ...e }) => e), printed);
   const both = await runTcplens(['http', '--read', file, '--bus', n.bus, '--collector', c.url]);
   assert.equal(both.code, 2);

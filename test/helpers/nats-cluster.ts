@@ -19,6 +19,8 @@ export interface NatsCluster {
   start(name: string): Promise<void>;
   /** the server name leading a stream's replicas (null: none right now) */
   streamLeader(stream: string): Promise<string | null>;
+  /** waits (at most ms) until a stream's consumer has handed out every message and seen each acknowledged */
+  drained(stream: string, consumer: string, ms: number): Promise<void>;
   /** runs fn with a JetStream manager on a connection to the cluster */
   withJsm<T>(fn: (jsm: JetStreamManager) => Promise<T>): Promise<T>;
   stop(): Promise<void>;
@@ -73,8 +75,20 @@ export async function startNats(dir: string, size: 1 | 3): Promise<NatsCluster> 
       await nc.close();
     }
   };
+  const drained = async (stream: string, consumer: string, ms: number) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const left = await withJsm(async (jsm) => {
+        const c = await jsm.consumers.info(stream, consumer);
+        return c.num_pending + c.num_ack_pending;
+      }).catch(() => -1);
+      if (left === 0) return;
+      if (Date.now() > deadline) throw new Error(`consumer ${consumer} of ${stream} still has ${left} messages pending after ${ms} ms`);
+      await sleep(50);
+    }
+  };
   const cluster: NatsCluster = {
-    nodes, bus, kill9, withJsm,
+    nodes, bus, kill9, withJsm, drained,
     start: (name) => startNode(nodes.find((x) => x.name === name)!),
     streamLeader: (stream) => withJsm(async (jsm) => (await jsm.streams.info(stream)).cluster?.leader ?? null).catch(() => null),
     stop: async () => { for (const n of nodes) await kill9(n.name); },
