@@ -5,13 +5,14 @@ import { agentReportOf, type AgentRuns } from '../agent-runs.js';
 import type { CollectorMetrics } from '../metrics.js';
 import { NdjsonRows, tooLarge } from '../ndjson-body.js';
 import { AGENT_NAME, CAPABILITIES, capabilitySchema } from '../schema.js';
-import { splitBatchId, type EventStore } from '../store.js';
+import { splitBatchId } from '../store.js';
+import type { CollectorStore } from '../store-api.js';
 import type { BusBatchHandler } from './consumer.js';
 import { HEADER } from './names.js';
 
 const BATCH_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export interface BusIngestTarget { store: EventStore; metrics: CollectorMetrics; agentRuns: AgentRuns; maxBodyBytes: number }
+export interface BusIngestTarget { store: CollectorStore; metrics: CollectorMetrics; agentRuns: AgentRuns; maxBodyBytes: number }
 
 export function busIngest(t: BusIngestTarget): BusBatchHandler {
   return async (b) => {
