@@ -21,6 +21,7 @@ need python3 python3
 need make make
 if [ "${1:-}" = --tests ]; then
   need /usr/bin/chromium chromium   # the web page's browser test (playwright-core drives it)
+  need /usr/sbin/nats-server nats-server   # the bus tests' NATS JetStream cluster
 fi
 # --- kernel matrix (scripts/kernel-matrix.sh): only with --matrix, since qemu is ~300 MB that a
 # user of tcplens (or the host-only test run) never needs

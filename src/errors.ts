@@ -44,7 +44,10 @@ export type ErrorCode =
   | 'TCPLENS_ERR_NOT_FOUND'
   | 'TCPLENS_ERR_STORE'
   | 'TCPLENS_ERR_NEEDS_TOKEN'
-  | 'TCPLENS_ERR_ACCEL_STATE';
+  | 'TCPLENS_ERR_ACCEL_STATE'
+  | 'TCPLENS_ERR_BUS_URL'
+  | 'TCPLENS_ERR_BUS_UNREACHABLE'
+  | 'TCPLENS_ERR_BUS_STREAM';
 
 export class TcplensError extends Error {
   readonly code: ErrorCode;

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { TcplensError } from '../errors.js';
-import { untilStopped } from '../lifecycle.js';
+import { requestStop, untilStopped } from '../lifecycle.js';
+import { checkStreamName, DEFAULT_STREAM, parseBusUrls } from '../collector/bus/names.js';
 import { DEFAULT_MAX_BODY } from '../collector/server.js';
 import { startCollectorService } from '../collector/service.js';
 import { describeStore, parseStoreUrl, type StoreSpec } from '../collector/store-url.js';
@@ -19,6 +20,8 @@ export const flags = {
   retention: { type: 'string', arg: 'DUR', default: '7d', help: 'delete events older than DUR, checked every minute (default 7d; 0 keeps everything)' },
   'token-file': { type: 'string', arg: 'FILE', help: 'file holding the bearer token every request must carry (Authorization: Bearer ...)' },
   'max-body': { type: 'string', arg: 'BYTES', default: String(DEFAULT_MAX_BODY), help: `largest ingest body accepted, before and after gzip (default ${DEFAULT_MAX_BODY}; k/m suffixes allowed)` },
+  bus: { type: 'string', arg: 'URL[,URL..]', help: 'also store the batches agents publish to this NATS JetStream bus (nats://HOST:4222,...), sharing its one consumer with every other collector of the stream' },
+  stream: { type: 'string', arg: 'NAME', help: `with --bus: the JetStream stream, created if missing (default ${DEFAULT_STREAM})` },
   verbose: { type: 'boolean', short: 'v', help: 'more detail on errors' },
   help: { type: 'boolean', short: 'h', help: 'this help' },
 } satisfies FlagTable;
@@ -41,6 +44,10 @@ queries about them.
   GET  /v1/agents                             agents: capabilities, last seen, version, drops
        (all of them also take since=, until= and agent=)
   GET  /metrics   Prometheus metrics
+
+With --bus, batches also come from NATS JetStream: agents run with --bus instead of --collector,
+every collector with the same --bus and --stream shares one durable consumer (each batch is stored
+by one of them, and acknowledged to the bus only once stored).
 
 Errors are JSON: {"error": {"code": "TCPLENS_ERR_...", "message": ..., "hint": ...}}.`;
 
@@ -104,7 +111,9 @@ export function collectorOptions(v: ReturnType<typeof parseFlags<typeof flags>>)
     throw new TcplensError('TCPLENS_ERR_NEEDS_TOKEN', `--listen ${v.listen}: serving beyond this host needs a token`,
       'add --token-file FILE (agents send it with --token-file too), or listen on 127.0.0.1');
   }
+  if (v.stream !== undefined && !v.bus) throw new TcplensError('TCPLENS_ERR_BAD_FLAG', '--stream only means something with --bus', 'add --bus nats://HOST:4222');
   return {
+    bus: v.bus ? { servers: parseBusUrls(v.bus), stream: checkStreamName(v.stream ?? DEFAULT_STREAM) } : null,
     listen,
     token,
     db: storeOf(v),
@@ -119,9 +128,14 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(helpText(USAGE, flags));
     return 0;
   }
-  const o = collectorOptions(v);
-  const service = await startCollectorService(o);
-  process.stderr.write(`tcplens collector: listening on ${service.url} (${describeStore(o.db)}, retention ${o.retentionMs ? formatDuration(BigInt(o.retentionMs) * 1_000_000n) : 'none'}${o.token ? ', token required' : ''})\n`);
+  const { bus, ...o } = collectorOptions(v);
+  let fatal: TcplensError | null = null;
+  const service = await startCollectorService({
+    ...o,
+    ...(bus && { bus: { ...bus, notice: (m: string) => process.stderr.write(`tcplens collector: ${m}\n`), fail: (e: TcplensError) => { fatal = e; requestStop('error'); } } }),
+  });
+  process.stderr.write(`tcplens collector: listening on ${service.url} (${describeStore(o.db)}, retention ${o.retentionMs ? formatDuration(BigInt(o.retentionMs) * 1_000_000n) : 'none'}${o.token ? ', token required' : ''}${bus ? `, bus ${bus.servers.join(',')} stream ${bus.stream}` : ''})\n`);
   await untilStopped();
+  if (fatal) throw fatal;
   return 0;
 }

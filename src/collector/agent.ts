@@ -3,6 +3,8 @@
 // RUN-SEQUENCE (RUN is new per process) that it keeps through every retry, so the collector
 // stores it once however many times it arrives. While the collector is away, batches wait in a
 // buffer of bounded bytes and are retried with backoff; what does not fit is dropped and counted.
+// Where a batch goes is a BatchTransport: HTTP to one collector (here), or a NATS JetStream stream
+// (bus/publisher.ts); batching, buffering and retrying are the same for both.
 import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import { randomBytes } from 'node:crypto';
@@ -12,8 +14,10 @@ import type { Sink } from '../sinks/sink.js';
 import { AGENT_NAME } from './schema.js';
 
 export interface ShipperOptions {
-  /** the collector's base URL, e.g. http://127.0.0.1:7070 */
-  url: string;
+  /** the collector's base URL, e.g. http://127.0.0.1:7070 (HTTP, when no transport is given) */
+  url?: string;
+  /** where batches go instead of a collector's HTTP API (the NATS bus) */
+  transport?: BatchTransport;
   capability: string;
   agentName: string;
   /** tcplens' version, reported with every batch (GET /v1/agents shows it) */
@@ -51,7 +55,29 @@ export interface ShipperStats {
   retries: number;
 }
 
-interface Batch { id: string; body: string; events: number; bytes: number }
+export interface ShipBatch { id: string; body: string; events: number; bytes: number }
+
+/** What goes with every batch besides its records. */
+export interface BatchMeta {
+  agent: string;
+  capability: string;
+  version?: string;
+  /** records dropped so far in this run, so the collector learns of drops with the next batch that gets through */
+  dropped: number;
+}
+
+/** ok: stored (or known already); otherwise retry (the far side is away) or refused for good. */
+export type SendAttempt = { ok: true; duplicate: boolean } | { ok: false; retry: boolean; why: string };
+
+/** One way to deliver a batch. send() never throws: trouble is an answer. */
+export interface BatchTransport {
+  /** what the shipper reports to, for notices and the summary: "collector" or "bus" */
+  readonly kind: string;
+  /** e.g. "collector http://127.0.0.1:7070" */
+  readonly where: string;
+  send(b: ShipBatch, meta: BatchMeta): Promise<SendAttempt>;
+  close(): void | Promise<void>;
+}
 
 
 export function defaultAgentName(): string {
@@ -93,13 +119,13 @@ export class Batcher {
   get pendingEvents(): number { return this.lines.length; }
 
   /** Adds one line; returns a sealed batch when this line filled one. */
-  add(line: string, bytes: number): Batch | null {
+  add(line: string, bytes: number): ShipBatch | null {
     this.lines.push(line);
     this.bytes += bytes;
     return this.lines.length >= this.maxEvents || this.bytes >= this.maxBytes ? this.seal() : null;
   }
 
-  seal(): Batch | null {
+  seal(): ShipBatch | null {
     if (!this.lines.length) return null;
     const b = { id: `${this.run}-${++this.seq}`, body: this.lines.join(''), events: this.lines.length, bytes: this.bytes };
     this.lines = [];
@@ -108,12 +134,10 @@ export class Batcher {
   }
 }
 
-type Attempt = { ok: true; duplicate: boolean } | { ok: false; retry: boolean; why: string };
-
 export class CollectorShipper<R> implements Sink<R> {
   readonly run = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
   private readonly batcher: Batcher;
-  private readonly queue: Batch[] = [];
+  private readonly queue: ShipBatch[] = [];
   private queuedBytes = 0;
   private timer: NodeJS.Timeout | null = null;
   private pumping: Promise<void> | null = null;
@@ -121,15 +145,13 @@ export class CollectorShipper<R> implements Sink<R> {
   private wake: (() => void) | null = null;
   private outage = false;
   private droppedNoticed = false;
-  private readonly base: URL;
-  private readonly agent: HttpAgent;
+  readonly transport: BatchTransport;
   readonly stats: ShipperStats = { acked: 0, batches: 0, duplicates: 0, dropped: 0, rejected: 0, unsent: 0, retries: 0 };
 
   constructor(private readonly o: ShipperOptions) {
-    this.base = checkCollectorUrl(o.url);
     checkAgentName(o.agentName);
+    this.transport = o.transport ?? new HttpTransport(o.url ?? '', o.token, o.requestTimeoutMs);
     this.batcher = new Batcher(this.run, o.maxBatchEvents, o.maxBatchBytes);
-    this.agent = this.base.protocol === 'https:' ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
   }
 
   write(record: R): void {
@@ -140,7 +162,7 @@ export class CollectorShipper<R> implements Sink<R> {
       this.stats.dropped++;
       if (!this.droppedNoticed) {
         this.droppedNoticed = true;
-        this.o.notice(`collector buffer full (${this.o.bufferBytes} bytes): dropping records until it drains; the count is in the final summary`);
+        this.o.notice(`${this.transport.kind} buffer full (${this.o.bufferBytes} bytes): dropping records until it drains; the count is in the final summary`);
       }
       return;
     }
@@ -172,7 +194,7 @@ export class CollectorShipper<R> implements Sink<R> {
     this.stopping = true;
     this.wake?.();
     this.stats.unsent = this.queue.reduce((n, b) => n + b.events, 0);
-    this.agent.destroy();
+    await this.transport.close();
     return { ...this.stats };
   }
 
@@ -180,7 +202,7 @@ export class CollectorShipper<R> implements Sink<R> {
     while (this.pumping) await this.pumping;
   }
 
-  private enqueue(b: Batch): void {
+  private enqueue(b: ShipBatch): void {
     this.queue.push(b);
     this.queuedBytes += b.bytes;
     if (!this.pumping) this.pumping = this.pump().finally(() => { this.pumping = null; });
@@ -190,12 +212,12 @@ export class CollectorShipper<R> implements Sink<R> {
     let attempt = 0;
     while (this.queue.length && !this.stopping) {
       const b = this.queue[0];
-      const r = await this.post(b);
+      const r = await this.transport.send(b, { agent: this.o.agentName, capability: this.o.capability, version: this.o.version, dropped: this.stats.dropped });
       if (!r.ok && r.retry) {
         this.stats.retries++;
         if (!this.outage) {
           this.outage = true;
-          this.o.notice(`collector ${this.base.origin}: ${r.why}; holding batches and retrying`);
+          this.o.notice(`${this.transport.where}: ${r.why}; holding batches and retrying`);
         }
         await this.sleep(backoffMs(attempt++, this.o.retryMinMs, this.o.retryMaxMs));
         continue;
@@ -203,7 +225,7 @@ export class CollectorShipper<R> implements Sink<R> {
       attempt = 0;
       if (this.outage) {
         this.outage = false;
-        this.o.notice(`collector ${this.base.origin}: reachable again`);
+        this.o.notice(`${this.transport.where}: reachable again`);
       }
       this.queue.shift();
       this.queuedBytes -= b.bytes;
@@ -213,7 +235,7 @@ export class CollectorShipper<R> implements Sink<R> {
         if (r.duplicate) this.stats.duplicates++;
       } else {
         this.stats.rejected += b.events;
-        this.o.notice(`collector refused batch ${b.id} (${b.events} events): ${r.why}`);
+        this.o.notice(`${this.transport.kind} refused batch ${b.id} (${b.events} events): ${r.why}`);
       }
     }
   }
@@ -224,18 +246,35 @@ export class CollectorShipper<R> implements Sink<R> {
       this.wake = () => { clearTimeout(t); this.wake = null; resolve(); };
     });
   }
+}
 
-  private post(b: Batch): Promise<Attempt> {
+/** Batches as POST /v1/events to one collector. */
+class HttpTransport implements BatchTransport {
+  readonly kind = 'collector';
+  readonly where: string;
+  private readonly base: URL;
+  private readonly agent: HttpAgent;
+
+  constructor(url: string, private readonly token: string | null, private readonly timeoutMs: number) {
+    this.base = checkCollectorUrl(url);
+    this.where = `collector ${this.base.origin}`;
+    this.agent = this.base.protocol === 'https:' ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  send(b: ShipBatch, meta: BatchMeta): Promise<SendAttempt> {
     const url = new URL('/v1/events', this.base);
-    // dropped: so far in this run, so the collector learns of drops with the next batch that gets through.
-    url.search = new URLSearchParams({ agent: this.o.agentName, capability: this.o.capability, batch: b.id,
-      ...(this.o.version && { version: this.o.version }), dropped: String(this.stats.dropped) }).toString();
+    url.search = new URLSearchParams({ agent: meta.agent, capability: meta.capability, batch: b.id,
+      ...(meta.version && { version: meta.version }), dropped: String(meta.dropped) }).toString();
     const body = Buffer.from(b.body);
     const request = this.base.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<Attempt>((resolve) => {
+    return new Promise<SendAttempt>((resolve) => {
       const req = request(url, {
-        method: 'POST', agent: this.agent, timeout: this.o.requestTimeoutMs,
-        headers: { 'content-type': 'application/x-ndjson', 'content-length': body.length, ...(this.o.token && { authorization: `Bearer ${this.o.token}` }) },
+        method: 'POST', agent: this.agent, timeout: this.timeoutMs,
+        headers: { 'content-type': 'application/x-ndjson', 'content-length': body.length, ...(this.token && { authorization: `Bearer ${this.token}` }) },
       }, (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -257,7 +296,7 @@ export class CollectorShipper<R> implements Sink<R> {
           resolve({ ok: false, retry: status >= 500 || status === 408 || status === 429 || status < 400, why });
         });
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer in ${this.o.requestTimeoutMs} ms`)));
+      req.on('timeout', () => req.destroy(new Error(`no answer in ${this.timeoutMs} ms`)));
       req.on('error', (e: NodeJS.ErrnoException) => resolve({ ok: false, retry: true, why: e.code ?? e.message }));
       req.end(body);
     });

@@ -2,10 +2,14 @@
 // listening. `tcplens collector` runs one until a signal; `tcplens lab demo --collector` runs one
 // beside the demo. Everything it opens is registered with onCleanup, the listener before the
 // store, so a stop closes the listener first (no new batch is accepted) and the store last.
+// With a bus, a consumer also pulls batches from NATS JetStream into the same store; it stops
+// (finishing the batches in hand) before the store closes.
 import type { AddressInfo } from 'node:net';
 import { TcplensError } from '../errors.js';
 import { onCleanup } from '../lifecycle.js';
 import { AgentRuns } from './agent-runs.js';
+import { BUS_CONSUMER_DEFAULTS, BusConsumer } from './bus/consumer.js';
+import { busIngest } from './bus/ingest.js';
 import { CollectorMetrics } from './metrics.js';
 import { createCollectorServer } from './server.js';
 import { openStore, type StoreSpec } from './store-url.js';
@@ -17,6 +21,8 @@ export interface CollectorServiceOptions {
   retentionMs: number;
   token: string | null;
   maxBodyBytes: number;
+  /** also consume batches from this NATS JetStream stream (bus/consumer.ts) */
+  bus?: { servers: string[]; stream: string; notice: (m: string) => void; fail: (e: TcplensError) => void };
 }
 
 export interface CollectorService {
@@ -45,12 +51,16 @@ export async function startCollectorService(o: CollectorServiceOptions): Promise
   const releaseServer = onCleanup('collector listener', closeServer);
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const consumer = o.bus && new BusConsumer({ ...BUS_CONSUMER_DEFAULTS, ...o.bus }, busIngest({ store, metrics, agentRuns, maxBodyBytes: o.maxBodyBytes }));
+  const releaseBus = consumer ? onCleanup('collector bus consumer', () => consumer.close()) : () => {};
   let closed: Promise<void> | null = null;
   return {
     url,
     close: () => closed ??= (async () => {
       releaseServer();
       await closeServer();
+      releaseBus();
+      await consumer?.close();
       releaseRuns();
       await agentRuns.close();
       releaseStore();

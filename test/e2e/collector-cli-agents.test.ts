@@ -54,7 +54,7 @@ test('probe --collector: its results are stored as printed, and /v1/probes answe
 
 test('bad agent flags on http, hops and probe: usage errors with a code, before anything runs', T, async () => {
   const cases: [string[], string][] = [
-    [['http', '--read', '/nonexistent', '--agent-name', 'x'], '--token-file and --agent-name only mean something with --collector'],
+    [['http', '--read', '/nonexistent', '--agent-name', 'x'], '--agent-name only means something with --collector or --bus'],
     [['hops', '127.0.0.1:1', '--collector', 'ftp://127.0.0.1:1'], '--collector ftp://127.0.0.1:1: expected http://HOST:PORT'],
     [['probe', 'http://127.0.0.1:1/', '--collector', 'http://127.0.0.1:1', '--agent-name', 'no spaces'], '--agent-name no spaces'],
     [['probe', 'http://127.0.0.1:1/', '--collector', 'http://127.0.0.1:1', '--token-file', '/nonexistent'], '--token-file /nonexistent'],
