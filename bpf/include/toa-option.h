@@ -109,13 +109,23 @@ static __always_inline void toa_copy_hdr(struct toa_opts *o, const __u8 *hdr, __
 /* Hide a value from clang so it keeps the mask that proves bounds to the verifier. */
 #define TOA_IDX(x) ({ __u32 __v = (x); asm volatile("" : "+r"(__v)); __v & (TOA_BUF - 1); })
 
-/* 1 when a == b, 0 otherwise, without a branch: a flag the verifier must not split its paths on. */
+/* Comparisons as arithmetic (a 0/1 value), for the walk below: a branch on the flag teaches the
+ * verifier nothing about a and b, so their ranges stay the same on every path and it can merge
+ * them. Both work for values below 2^31 (option positions and lengths are). */
 static __always_inline __u32 toa_same(__u32 a, __u32 b)
 {
-	__u32 x = (a ^ b) & 0xff;
+	__u32 x = a ^ b;
 
 	asm volatile("" : "+r"(x));
-	return ((x - 1) >> 31) & 1;
+	return ((x - 1) >> 31) & 1; /* x is 0 exactly when a == b */
+}
+
+static __always_inline __u32 toa_less(__u32 a, __u32 b)
+{
+	__u32 x = a - b;
+
+	asm volatile("" : "+r"(x));
+	return x >> 31;
 }
 
 /*
@@ -126,9 +136,10 @@ static __always_inline __u32 toa_same(__u32 a, __u32 b)
  * The verifier's work must stay small for every dialect table (it walks each loop iteration on
  * every path that reaches it, and only merges paths whose registers it cannot tell apart). So the
  * loop goes option by option (at most 40: each takes >= 1 byte) and carries nothing the verifier
- * can split on: the position is masked at the top of each round (every path arrives with the same
- * range), the "wrong length" flag is arithmetic, never branched on, and a match leaves the loop.
- * What the match found is read back from the option bytes after the loop, not carried.
+ * can split on: the position is masked at the top of each round, it and the option count are only
+ * compared through toa_less/toa_same (so no path narrows them), the "wrong length" flag is
+ * arithmetic and never branched on, and a match leaves the loop. What the match found is read
+ * back from the option bytes after the loop, not carried.
  */
 __noinline int toa_scan(const struct toa_opts *o, __u32 start, struct toa_found *out)
 {
@@ -144,7 +155,7 @@ __noinline int toa_scan(const struct toa_opts *o, __u32 start, struct toa_found 
 	for (i = 0; i < TCP_OPTS_MAX; i++) {
 		__u32 d, kind;
 
-		if (pos >= n)
+		if (!toa_less(pos, n))
 			break;
 		pos = TOA_IDX(pos);
 		kind = o->b[pos];
@@ -154,21 +165,19 @@ __noinline int toa_scan(const struct toa_opts *o, __u32 start, struct toa_found 
 			pos++;
 			continue;
 		}
-		if (pos + 1 >= n) { /* no room for the length byte */
+		if (!toa_less(pos + 1, n)) { /* no room for the length byte */
 			out->status = TOA_MALFORMED;
 			return TOA_MALFORMED;
 		}
 		size = o->b[TOA_IDX(pos + 1)];
-		if (size < 2 || pos + size > n) { /* silly or partial: the kernel stops here too */
+		if (toa_less(size, 2) | toa_less(n, pos + size)) { /* silly or partial: the kernel stops here too */
 			out->status = TOA_MALFORMED;
 			return TOA_MALFORMED;
 		}
+		/* every slot is looked at, unused ones masked off, so each table costs the same */
 		for (d = 0; d < TOA_MAX_DIALECTS; d++) {
-			__u32 same_kind;
+			__u32 same_kind = toa_same(kind, toa_dialects[d].kind) & toa_less(d, toa_dialect_count);
 
-			if (d >= toa_dialect_count)
-				break;
-			same_kind = toa_same(kind, toa_dialects[d].kind);
 			if (same_kind & toa_same(size, toa_dialects[d].len)) {
 				family = toa_dialects[d].family;
 				goto found;
