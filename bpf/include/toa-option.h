@@ -109,83 +109,92 @@ static __always_inline void toa_copy_hdr(struct toa_opts *o, const __u8 *hdr, __
 /* Hide a value from clang so it keeps the mask that proves bounds to the verifier. */
 #define TOA_IDX(x) ({ __u32 __v = (x); asm volatile("" : "+r"(__v)); __v & (TOA_BUF - 1); })
 
-/* Which dialect a (kind, len) is: its index, -1 for a TOA kind with a wrong length, -2 otherwise. */
-static __always_inline int toa_dialect_of(__u8 kind, __u8 size)
+/* Comparisons as arithmetic (a 0/1 value), for the walk below: a branch on the flag teaches the
+ * verifier nothing about a and b, so their ranges stay the same on every path and it can merge
+ * them. Both work for values below 2^31 (option positions and lengths are). */
+static __always_inline __u32 toa_same(__u32 a, __u32 b)
 {
-	int kind_match = 0;
-	__u32 d;
+	__u32 x = a ^ b;
 
-	for (d = 0; d < TOA_MAX_DIALECTS; d++) {
-		if (d >= toa_dialect_count)
-			break;
-		if (toa_dialects[d].kind != kind)
-			continue;
-		if (toa_dialects[d].len == size)
-			return d;
-		kind_match = 1;
-	}
-	return kind_match ? -1 : -2;
+	asm volatile("" : "+r"(x));
+	return ((x - 1) >> 31) & 1; /* x is 0 exactly when a == b */
+}
+
+static __always_inline __u32 toa_less(__u32 a, __u32 b)
+{
+	__u32 x = a - b;
+
+	asm volatile("" : "+r"(x));
+	return x >> 31;
 }
 
 /*
  * Walk the option bytes from byte `start` to the first option of a TOA dialect; fill *out with it
- * and return TOA_FOUND, or TOA_NONE / TOA_MALFORMED (out->len then 0). The loop steps over byte
- * positions (a counter the verifier knows exactly) and only looks at a position where an option
- * starts (`next`), so every read is at a constant offset and the verifier's work stays small. A
- * global function, so the verifier checks it once whatever its callers know.
+ * and return TOA_FOUND, or TOA_NONE / TOA_MALFORMED (out->len then 0). A global function, so the
+ * verifier checks it once whatever its callers know.
+ *
+ * The verifier's work must stay small for every dialect table (it walks each loop iteration on
+ * every path that reaches it, and only merges paths whose registers it cannot tell apart). So the
+ * loop goes option by option (at most 40: each takes >= 1 byte) and carries nothing the verifier
+ * can split on: the position is masked at the top of each round, it and the option count are only
+ * compared through toa_less/toa_same (so no path narrows them), the "wrong length" flag is
+ * arithmetic and never branched on, and a match leaves the loop. What the match found is read
+ * back from the option bytes after the loop, not carried.
  */
 __noinline int toa_scan(const struct toa_opts *o, __u32 start, struct toa_found *out)
 {
-	__u32 pos, next, n, j, at = 0;
-	int wrong_len = 0, match = -2;
-	__u8 size = 0;
+	__u32 i, j, n, pos = start, at, size, wrong_len = 0, family = 0;
 
 	if (!o || !out)
 		return TOA_NONE;
 	out->status = TOA_NONE;
 	out->len = 0;
 	n = o->n;
-	next = start;
-	for (pos = 0; pos < TCP_OPTS_MAX; pos++) {
-		__u8 kind;
+	if (n > TCP_OPTS_MAX)
+		n = TCP_OPTS_MAX;
+	for (i = 0; i < TCP_OPTS_MAX; i++) {
+		__u32 d, kind;
 
-		if (pos >= n)
+		if (!toa_less(pos, n))
 			break;
-		if (pos != next)
-			continue;
+		pos = TOA_IDX(pos);
 		kind = o->b[pos];
 		if (kind == 0) /* EOL */
 			break;
 		if (kind == 1) { /* NOP */
-			next = pos + 1;
+			pos++;
 			continue;
 		}
-		if (pos + 1 >= n) { /* no room for the length byte */
+		if (!toa_less(pos + 1, n)) { /* no room for the length byte */
 			out->status = TOA_MALFORMED;
 			return TOA_MALFORMED;
 		}
-		size = o->b[pos + 1];
-		if (size < 2 || pos + size > n) { /* silly or partial: the kernel stops here too */
+		size = o->b[TOA_IDX(pos + 1)];
+		if (toa_less(size, 2) | toa_less(n, pos + size)) { /* silly or partial: the kernel stops here too */
 			out->status = TOA_MALFORMED;
 			return TOA_MALFORMED;
 		}
-		match = toa_dialect_of(kind, size);
-		if (match >= 0) {
-			at = pos;
-			break;
+		/* every slot is looked at, unused ones masked off, so each table costs the same */
+		for (d = 0; d < TOA_MAX_DIALECTS; d++) {
+			__u32 same_kind = toa_same(kind, toa_dialects[d].kind) & toa_less(d, toa_dialect_count);
+
+			if (same_kind & toa_same(size, toa_dialects[d].len)) {
+				family = toa_dialects[d].family;
+				goto found;
+			}
+			wrong_len |= same_kind; /* a TOA kind with another length: RFC 6994 experiments */
 		}
-		if (match == -1)
-			wrong_len = 1;
-		next = pos + size;
+		pos += size;
 	}
-	if (match < 0) {
-		out->status = wrong_len ? TOA_MALFORMED : TOA_NONE;
-		return out->status;
-	}
+	out->status = TOA_NONE + wrong_len * (TOA_MALFORMED - TOA_NONE);
+	return out->status;
+found:
+	at = TOA_IDX(pos);
+	size = o->b[TOA_IDX(at + 1)];
 	out->status = TOA_FOUND;
-	out->kind = o->b[TOA_IDX(at)];
+	out->kind = o->b[at];
 	out->len = size;
-	out->family = toa_dialects[match & (TOA_MAX_DIALECTS - 1)].family;
+	out->family = family;
 	out->port = ((__u16)o->b[TOA_IDX(at + 2)] << 8) | o->b[TOA_IDX(at + 3)];
 	out->start = at;
 	for (j = 0; j < 16; j++)

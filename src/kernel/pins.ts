@@ -73,14 +73,16 @@ export function mapInfo(fd: number): MapInfo {
     valueSize: buf.readUInt32LE(at(['value_size'])), maxEntries: buf.readUInt32LE(at(['max_entries'])), name: cString(buf.subarray(name, name + 16)) };
 }
 
-export interface ProgInfo { id: number; name: string; tag: string; runCnt: number; runTimeNs: number }
+export interface ProgInfo { id: number; name: string; tag: string; runCnt: number; runTimeNs: number; verifiedInsns: number | null }
 
-/** struct bpf_prog_info: run_time_ns and run_cnt count while the kernel's BPF statistics are on. */
+/** struct bpf_prog_info: run_time_ns and run_cnt count while the kernel's BPF statistics are on;
+ * verified_insns (the verifier's "processed N insns") is there since Linux 5.16, null before. */
 export function progInfo(fd: number): ProgInfo {
   const { buf, at } = info(fd, 'bpf_prog_info', 'program');
   const tag = at(['tag']), name = at(['name']);
+  const verified = kernelBtf().struct('bpf_prog_info').fields.has('verified_insns') ? buf.readUInt32LE(at(['verified_insns'])) : null;
   return { id: buf.readUInt32LE(at(['id'])), tag: buf.subarray(tag, tag + 8).toString('hex'), name: cString(buf.subarray(name, name + 16)),
-    runTimeNs: Number(buf.readBigUInt64LE(at(['run_time_ns']))), runCnt: Number(buf.readBigUInt64LE(at(['run_cnt']))) };
+    runTimeNs: Number(buf.readBigUInt64LE(at(['run_time_ns']))), runCnt: Number(buf.readBigUInt64LE(at(['run_cnt']))), verifiedInsns: verified };
 }
 
 export function progFdById(id: number): number {
