@@ -5,13 +5,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { isTcplensError, TcplensError, type ErrorCode } from '../errors.js';
-import { AGENT_NAME, capabilitySchema, CAPABILITIES } from './schema.js';
+import { capabilitySchema, CAPABILITIES } from './schema.js';
 import { parseEventQuery } from './query.js';
 import { readNdjsonBody } from './ndjson-body.js';
 import type { CollectorMetrics } from './metrics.js';
-import { splitBatchId } from './store.js';
 import type { CollectorStore } from './store-api.js';
 import { agentReportOf, type AgentRuns } from './agent-runs.js';
+import { checkIdentity, storeBatch } from './ingest-batch.js';
 import { QUERY_ROUTES } from './routes.js';
 import { staticFile } from './web/static.js';
 
@@ -26,7 +26,6 @@ export interface ServerOptions {
 }
 
 export const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
-const BATCH_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   TCPLENS_ERR_BAD_EVENT: 400, TCPLENS_ERR_BAD_QUERY: 400, TCPLENS_ERR_UNKNOWN_CAPABILITY: 400,
@@ -123,19 +122,11 @@ async function ingest(req: IncomingMessage, res: ServerResponse, url: URL, opts:
     const schema = capabilitySchema(cap);
     const agent = p.get('agent') ?? '';
     const batch = p.get('batch') ?? '';
-    if (!AGENT_NAME.test(agent)) {
-      throw new TcplensError('TCPLENS_ERR_BAD_QUERY', `agent=${agent.slice(0, 40)}: expected a name of letters, digits, '.', '_' or '-' (at most 64)`, 'agents default to the host name; set one with --agent-name');
-    }
-    if (!BATCH_ID.test(batch)) {
-      throw new TcplensError('TCPLENS_ERR_BAD_QUERY', `batch=${batch.slice(0, 40)}: expected an id of letters, digits, '.', '_', ':' or '-' (at most 128)`, 'tcplens agents send RUN-SEQUENCE; the same id again means a retry');
-    }
+    checkIdentity(agent, batch, { agent: 'agent=', batch: 'batch=', agentHint: 'agents default to the host name; set one with --agent-name',
+      batchHint: 'tcplens agents send RUN-SEQUENCE; the same id again means a retry' });
     const report = agentReportOf(p);
     const rows = await readNdjsonBody(req, schema, opts.maxBodyBytes);
-    const outcome = await opts.store.ingest({ agent, capability: schema.name, batch, rows });
-    opts.metrics.batch(schema.name, outcome, rows.length, seconds());
-    if (outcome === 'stored') opts.metrics.records(schema, rows);
-    opts.metrics.seen(agent, Date.now());
-    opts.agentRuns.note(agent, splitBatchId(batch).run ?? batch, report, Date.now());
+    const outcome = await storeBatch(opts, { agent, schema, batch, rows, report }, seconds);
     sendJson(res, 200, { batch, events: rows.length, duplicate: outcome === 'duplicate' });
   } catch (e) {
     opts.metrics.batch(capLabel, 'rejected', 0, seconds());
