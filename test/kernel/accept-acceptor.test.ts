@@ -55,8 +55,10 @@ async function oneConnection(start: (o: AcceptOptions, on: (r: AcceptRecord) => 
     const plan = tracer.plan;
     cg.join(server.pid!);
     server.stdin!.write('go\n');
-    const [line] = await once(server.stdout!, 'data') as [Buffer];
-    const [listener, acceptor, port] = line.toString().trim().split(' ').map(Number);
+    // The whole line: a pipe may hand it over in pieces.
+    let line = '';
+    while (!line.includes('\n')) line += ((await once(server.stdout!, 'data')) as [Buffer])[0].toString();
+    const [listener, acceptor, port] = line.trim().split(' ').map(Number);
     const sock = connect(port, '127.0.0.1');
     const [reply] = await once(sock, 'data') as [Buffer];
     assert.equal(reply.toString(), 'ok');
