@@ -7,6 +7,7 @@
 import duckdb from '@duckdb/node-bindings';
 import { BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, INTEGER, TIMESTAMP, VARCHAR, type DuckDBAppender, type DuckDBType } from '@duckdb/node-api';
 import type { CapabilitySchema, EventRow, Field } from './schema.js';
+import type { DerivedColumn } from './store.js';
 
 /** How a column's values are held on the way: int64 and timestamps (micros) as two 32-bit halves. */
 type Kind = 'i64' | 'i32' | 'f64' | 'bool' | 'str';
@@ -84,7 +85,7 @@ export interface BatchConstants { agent: string; batch: string; receivedUs: numb
 
 /**
  * Writes a capability's rows into its table's appender, in the column order of createTableSql:
- * id, agent, batch, received, ts, the schema's fields, extra.
+ * id, agent, batch, received, ts, the schema's fields, extra, the derived columns.
  */
 export class ChunkAppender {
   private readonly types: DuckDBType[];
@@ -92,11 +93,13 @@ export class ChunkAppender {
   private readonly ts = new Column('i64');
   private readonly fields: Column[];
   private readonly extra = new Column('str');
+  private readonly derived: { column: Column; of: DerivedColumn['of'] }[];
 
-  constructor(schema: CapabilitySchema) {
+  constructor(schema: CapabilitySchema, derived: DerivedColumn[] = []) {
     this.fields = schema.fields.map((f) => new Column(kindOf(f)));
+    this.derived = derived.map((d) => ({ column: new Column('i32'), of: d.of }));
     const typeOf = (f: Field) => (f.type === 'time' ? TIMESTAMP : TYPE_OF[kindOf(f)]);
-    this.types = [BIGINT, VARCHAR, VARCHAR, TIMESTAMP, TIMESTAMP, ...schema.fields.map(typeOf), VARCHAR];
+    this.types = [BIGINT, VARCHAR, VARCHAR, TIMESTAMP, TIMESTAMP, ...schema.fields.map(typeOf), VARCHAR, ...derived.map(() => INTEGER)];
   }
 
   /** Appends rows with ids firstId, firstId + 1, ...; returns the next free id. */
@@ -105,7 +108,7 @@ export class ChunkAppender {
     const nf = this.fields.length;
     for (let off = 0; off < rows.length; off += VECTOR) {
       const n = Math.min(VECTOR, rows.length - off);
-      for (const col of [this.id, this.ts, this.extra, ...this.fields]) col.start();
+      for (const col of [this.id, this.ts, this.extra, ...this.fields, ...this.derived.map((d) => d.column)]) col.start();
       for (let r = 0; r < n; r++) {
         const row = rows[off + r];
         setInt64(this.id.data as Uint32Array, r, id++);
@@ -116,6 +119,10 @@ export class ChunkAppender {
           if (v === null) this.fields[i].setNull(r); else this.fields[i].set(r, v);
         }
         if (row.extra === null) this.extra.setNull(r); else this.extra.set(r, row.extra);
+        for (const d of this.derived) {
+          const v = d.of(values);
+          if (v === null) d.column.setNull(r); else d.column.set(r, v);
+        }
       }
       const chunk = DuckDBDataChunk.create(this.types, n);
       const vec = (i: number) => duckdb.data_chunk_get_vector(chunk.chunk, i);
@@ -126,6 +133,7 @@ export class ChunkAppender {
       this.ts.write(vec(4), n);
       for (let i = 0; i < nf; i++) this.fields[i].write(vec(5 + i), n);
       this.extra.write(vec(5 + nf), n);
+      this.derived.forEach((d, i) => d.column.write(vec(6 + nf + i), n));
       appender.appendDataChunk(chunk);
     }
     return id;

@@ -1,5 +1,5 @@
-// Rollups: accept connections pre-summed per time bucket, so the page's wide-range queries read a
-// few hundred thousand summed rows instead of every stored event. They are maintained in the very
+// Rollups: accept connections and http latency buckets pre-summed per time bucket, so the page's
+// wide-range queries read a few hundred thousand summed rows instead of every stored event. They are maintained in the very
 // transaction that stores a batch (store.ts), so they are exactly as durable and as deduplicated
 // as the rows; retention trims them in its own transaction and recomputes the one bucket it cuts
 // through, so a rollup always sums exactly the stored rows.
@@ -17,12 +17,16 @@ import { CAPABILITIES, type EventRow } from './schema.js';
 import { clientSql, CONNECTIONS_SQL } from './queries/connections.js';
 import type { CommonFilter, Params } from './queries/filters.js';
 import { DUCKDB } from './queries/dialect.js';
+import { LATENCY_BUCKET_COLUMN, latencyBucket, NO_LATENCY } from './queries/latency-bucket.js';
+import { HTTP_ERROR_SQL } from './queries/filters.js';
 
 export interface Rollup {
   table: string;
+  /** the table summed */
+  source: 'accept' | 'http';
   bucketUs: number;
-  /** key columns: name and the expression over an accept row */
-  keys: [string, string][];
+  /** key columns: name and the expression over a source row (VARCHAR unless a type is given) */
+  keys: ([string, string] | [string, string, string])[];
   /** measure columns: name, type, the aggregate over accept rows, and how two partial sums merge */
   measures: { name: string; type: string; agg: () => string; merge: string }[];
 }
@@ -31,7 +35,7 @@ const HOUR_US = 3600e6, MINUTE_US = 60e6;
 
 /** Top clients: per hour, agent, service and real client address. */
 export const CLIENTS_ROLLUP: Rollup = {
-  table: 'rollup_accept_clients_1h', bucketUs: HOUR_US,
+  table: 'rollup_accept_clients_1h', source: 'accept', bucketUs: HOUR_US,
   keys: [['agent', 'agent'], ['local', '"local"'], ['client', 'CLIENT']],
   measures: [
     { name: 'connections', type: 'BIGINT NOT NULL', agg: () => CONNECTIONS_SQL, merge: 'connections + excluded.connections' },
@@ -41,12 +45,24 @@ export const CLIENTS_ROLLUP: Rollup = {
 
 /** Connections over time: per minute, agent and service. */
 export const SERIES_ROLLUP: Rollup = {
-  table: 'rollup_accept_series_1m', bucketUs: MINUTE_US,
+  table: 'rollup_accept_series_1m', source: 'accept', bucketUs: MINUTE_US,
   keys: [['agent', 'agent'], ['local', '"local"']],
   measures: [{ name: 'connections', type: 'BIGINT NOT NULL', agg: () => CONNECTIONS_SQL, merge: 'connections + excluded.connections' }],
 };
 
-export const ROLLUPS = [CLIENTS_ROLLUP, SERIES_ROLLUP];
+/** Balance: per hour, agent, extra keys (the capture point's netns), server and latency bucket
+ * (queries/balance.ts), the requests, those with a latency, and the errors. */
+export const LATENCY_ROLLUP: Rollup = {
+  table: 'rollup_http_latency_1h', source: 'http', bucketUs: HOUR_US,
+  keys: [['agent', 'agent'], ['extra', "coalesce(extra, '')"], ['server', 'server'], ['b', `coalesce(${LATENCY_BUCKET_COLUMN}, ${NO_LATENCY})`, 'INTEGER']],
+  measures: [
+    { name: 'n', type: 'BIGINT NOT NULL', agg: () => 'count(*)', merge: 'n + excluded.n' },
+    { name: 'nv', type: 'BIGINT NOT NULL', agg: () => 'count(latency_ms)', merge: 'nv + excluded.nv' },
+    { name: 'errs', type: 'BIGINT NOT NULL', agg: () => `count(*) FILTER (WHERE ${HTTP_ERROR_SQL})`, merge: 'errs + excluded.errs' },
+  ],
+};
+
+export const ROLLUPS = [CLIENTS_ROLLUP, SERIES_ROLLUP, LATENCY_ROLLUP];
 
 const q = (name: string) => `"${name}"`;
 const keyExpr = (e: string) => (e === 'CLIENT' ? clientSql(DUCKDB) : e);
@@ -54,15 +70,15 @@ const keyExpr = (e: string) => (e === 'CLIENT' ? clientSql(DUCKDB) : e);
 const bucketOf = (r: Rollup, col: string) => `make_timestamp(epoch_us(${col}) - (((epoch_us(${col}) % ${r.bucketUs}) + ${r.bucketUs}) % ${r.bucketUs}))`;
 
 export function createRollupSql(r: Rollup): string {
-  const cols = [`bucket TIMESTAMP NOT NULL`, ...r.keys.map(([k]) => `${q(k)} VARCHAR NOT NULL`), ...r.measures.map((m) => `${q(m.name)} ${m.type}`)];
+  const cols = [`bucket TIMESTAMP NOT NULL`, ...r.keys.map(([k, , type]) => `${q(k)} ${type ?? 'VARCHAR'} NOT NULL`), ...r.measures.map((m) => `${q(m.name)} ${m.type}`)];
   return `CREATE TABLE IF NOT EXISTS ${r.table} (${cols.join(', ')}, PRIMARY KEY (bucket, ${r.keys.map(([k]) => q(k)).join(', ')}))`;
 }
 
-/** Adds the accept rows matching `where` (SQL over accept) into the rollup. */
+/** Adds the source rows matching `where` (SQL over them) into the rollup. */
 function addRowsSql(r: Rollup, where: string): string {
   const select = [bucketOf(r, 'ts'), ...r.keys.map(([, e]) => keyExpr(e)), ...r.measures.map((m) => m.agg())].join(', ');
   const groups = Array.from({ length: r.keys.length + 1 }, (_, i) => i + 1).join(', ');
-  return `INSERT INTO ${r.table} SELECT ${select} FROM "accept" WHERE ${where} GROUP BY ${groups} ` +
+  return `INSERT INTO ${r.table} SELECT ${select} FROM ${q(r.source)} WHERE ${where} GROUP BY ${groups} ` +
     `ON CONFLICT DO UPDATE SET ${r.measures.map((m) => `${q(m.name)} = ${m.merge}`).join(', ')}`;
 }
 
@@ -77,15 +93,23 @@ export function addressOnly(endpoint: string): string {
 
 const at = (name: string) => CAPABILITIES.accept.fields.findIndex((f) => f.name === name);
 const F = { time: at('time'), last: at('last'), local: at('local'), peer: at('peer'), client: at('client'), count: at('count'), summary: at('summary') };
+const atHttp = (name: string) => CAPABILITIES.http.fields.findIndex((f) => f.name === name);
+const H = { server: atHttp('server'), status: atHttp('status'), latency: atHttp('latency_ms'), error: atHttp('error') };
 const floorTo = (us: number, b: number) => us - (((us % b) + b) % b);
 
-interface Sum { bucket: number; keys: string[]; n: number; lastUs: number }
+/** One rollup row being summed: its bucket, keys (in the rollup's key order) and measures. */
+interface Sum { bucket: number; keys: (string | number)[]; m: number[] }
 
-/** One group commit's accept rows summed per rollup key, written in its transaction. */
+/** One group commit's rows summed per rollup key, written in its transaction. */
 export class RollupSums {
   private readonly sums = ROLLUPS.map(() => new Map<string, Sum>());
 
-  add(agent: string, rows: readonly EventRow[]): void {
+  add(agent: string, capability: string, rows: readonly EventRow[], receivedUs: number): void {
+    if (capability === 'accept') this.addAccept(agent, rows);
+    else if (capability === 'http') this.addHttp(agent, rows, receivedUs);
+  }
+
+  private addAccept(agent: string, rows: readonly EventRow[]): void {
     const [clients, series] = this.sums;
     for (const { values: v } of rows) {
       const time = v[F.time] as number, local = v[F.local] as string;
@@ -95,10 +119,25 @@ export class RollupSums {
       const hb = floorTo(time, CLIENTS_ROLLUP.bucketUs), mb = floorTo(time, SERIES_ROLLUP.bucketUs);
       const ck = `${hb}\n${agent}\n${local}\n${client}`;
       const c = clients.get(ck);
-      if (c) { c.n += n; if (last > c.lastUs) c.lastUs = last; } else clients.set(ck, { bucket: hb, keys: [agent, local, client], n, lastUs: last });
+      if (c) { c.m[0] += n; if (last > c.m[1]) c.m[1] = last; } else clients.set(ck, { bucket: hb, keys: [agent, local, client], m: [n, last] });
       const sk = `${mb}\n${agent}\n${local}`;
       const s = series.get(sk);
-      if (s) s.n += n; else series.set(sk, { bucket: mb, keys: [agent, local], n, lastUs: last });
+      if (s) s.m[0] += n; else series.set(sk, { bucket: mb, keys: [agent, local], m: [n] });
+    }
+  }
+
+  private addHttp(agent: string, rows: readonly EventRow[], receivedUs: number): void {
+    const latency = this.sums[ROLLUPS.indexOf(LATENCY_ROLLUP)];
+    for (const row of rows) {
+      const v = row.values;
+      const bucket = floorTo(row.timeUs ?? receivedUs, LATENCY_ROLLUP.bucketUs);
+      const ms = v[H.latency] as number | null, status = v[H.status] as number | null;
+      const keys = [agent, row.extra ?? '', v[H.server] as string, ms === null ? NO_LATENCY : latencyBucket(ms)];
+      const err = v[H.error] !== null || (status !== null && status >= 500) ? 1 : 0;
+      // JSON text as the map key: the strings are the agents', and no separator is safe in them
+      const k = JSON.stringify([bucket, keys]);
+      const s = latency.get(k);
+      if (s) { s.m[0] += 1; s.m[1] += ms === null ? 0 : 1; s.m[2] += err; } else latency.set(k, { bucket, keys, m: [1, ms === null ? 0 : 1, err] });
     }
   }
 
@@ -109,9 +148,8 @@ export class RollupSums {
       const app = await conn.createAppender(stageOf(r), 'main', 'temp');
       for (const s of sums.values()) {
         app.appendTimestamp(new DuckDBTimestampValue(BigInt(s.bucket)));
-        for (const k of s.keys) app.appendVarchar(k);
-        app.appendBigInt(BigInt(s.n));
-        if (r.measures.length > 1) app.appendTimestamp(new DuckDBTimestampValue(BigInt(s.lastUs)));
+        s.keys.forEach((k, j) => { if (r.keys[j][2] === 'INTEGER') app.appendInteger(k as number); else app.appendVarchar(k as string); });
+        s.m.forEach((m, j) => { if (r.measures[j].type.startsWith('TIMESTAMP')) app.appendTimestamp(new DuckDBTimestampValue(BigInt(m))); else app.appendBigInt(BigInt(m)); });
         app.endRow();
       }
       app.flushSync(); app.closeSync();
@@ -175,11 +213,11 @@ export function rollupSource(r: Rollup, f: CommonFilter, params: Params, rows: s
   parts.push(`SELECT ${summed} FROM ${r.table} WHERE ${and(inRollup)}`);
   if (f.sinceUs !== null && from! > f.sinceUs) {
     params.since = f.sinceUs;
-    parts.push(`SELECT ${rows} FROM "accept" WHERE ${and(['ts >= make_timestamp($since::BIGINT)', 'ts < make_timestamp($rollup_from::BIGINT)'])}`);
+    parts.push(`SELECT ${rows} FROM ${q(r.source)} WHERE ${and(['ts >= make_timestamp($since::BIGINT)', 'ts < make_timestamp($rollup_from::BIGINT)'])}`);
   }
   if (f.untilUs !== null && to! < f.untilUs) {
     params.until = f.untilUs;
-    parts.push(`SELECT ${rows} FROM "accept" WHERE ${and(['ts >= make_timestamp($rollup_to::BIGINT)', 'ts < make_timestamp($until::BIGINT)'])}`);
+    parts.push(`SELECT ${rows} FROM ${q(r.source)} WHERE ${and(['ts >= make_timestamp($rollup_to::BIGINT)', 'ts < make_timestamp($until::BIGINT)'])}`);
   }
   return `(${parts.join(' UNION ALL ')})`;
 }

@@ -4,7 +4,7 @@
 import type { AgentRuns } from './agent-runs.js';
 import type { CollectorStore } from './store-api.js';
 import { buildAgents, parseAgents, shapeAgents } from './queries/agents.js';
-import { buildBalance, parseBalance, shapeBalance } from './queries/balance.js';
+import { balanceRows, parseBalance, shapeBalance } from './queries/balance.js';
 import { buildSeries, buildTopClients, parseSeries, parseTopClients, shapeSeries, shapeTopClients } from './queries/connections.js';
 import { buildHops, parseHops, shapeHops } from './queries/hops.js';
 import { buildProbeSent, buildProbeSightings, parseProbes, shapeProbes } from './queries/probes.js';
@@ -25,7 +25,7 @@ export const QUERY_ROUTES: Record<string, Handler> = {
   },
   'GET /v1/balance': async (p, ctx) => {
     const q = parseBalance(p);
-    return shapeBalance(q, await read(ctx, buildBalance(q, d(ctx))));
+    return shapeBalance(q, await balanceRows(q, d(ctx), (fn) => ctx.store.readTogether(fn)));
   },
   'GET /v1/probes': async (p, ctx) => {
     const q = parseProbes(p);

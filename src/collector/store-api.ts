@@ -10,6 +10,8 @@ export type { IngestBatch, IngestOutcome, StoreOptions } from './store.js';
 
 export type SqlParams = Record<string, string | number | bigint | boolean | null>;
 
+export type StoreRead = (sql: string, params?: Record<string, string | number | bigint | boolean>) => Promise<unknown[][]>;
+
 export interface CollectorStore {
   /** how the query routes spell their SQL for this engine */
   readonly dialect: SqlDialect;
@@ -19,6 +21,9 @@ export interface CollectorStore {
   query(q: EventQuery): Promise<Record<string, unknown>[]>;
   /** A read-only query of the routes ($name parameters); rows as arrays of column values. */
   read(sql: string, params?: Record<string, string | number | bigint | boolean>): Promise<unknown[][]>;
+  /** Reads that see one state of the store, where the engine offers that (DuckDB: one read
+   * transaction; ClickHouse: plain reads, which a concurrent insert may fall between). */
+  readTogether<T>(fn: (read: StoreRead) => Promise<T>): Promise<T>;
   /** The collector's own bookkeeping writes (agent_runs), in the store's dialect. */
   execute(statements: { sql: string; params?: SqlParams }[]): Promise<void>;
   /** A table of the collector's own (agent_runs) whose rows retention deletes too, by a timestamp column. */

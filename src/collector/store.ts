@@ -11,14 +11,15 @@
 // Writes are serialised through one queue; batches waiting together share one transaction (a
 // group commit), so many small batches cost one log sync instead of one each.
 import { statSync } from 'node:fs';
-import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection, type DuckDBResultReader } from '@duckdb/node-api';
 import { ChunkAppender } from './columns.js';
 import { ensureRollups, RollupSums, trimRollups } from './rollups.js';
 import { TcplensError } from '../errors.js';
 import { CAPABILITIES, columnType, ident, rowToRecord, type CapabilityName, type CapabilitySchema, type EventRow } from './schema.js';
 import { buildEventSelect, type EventQuery } from './query.js';
 import { DUCKDB } from './queries/dialect.js';
-import type { CollectorStore } from './store-api.js';
+import type { CollectorStore, StoreRead } from './store-api.js';
+import { LATENCY_BUCKET_COLUMN, latencyBucket, latencyBucketFormula } from './queries/latency-bucket.js';
 
 export interface IngestBatch {
   agent: string;
@@ -54,16 +55,34 @@ function dieAfterCommit(n: number): void {
   if (m && Number(m[1]) === n) process.kill(process.pid, 'SIGKILL');
 }
 
+/** A column this store adds to a capability's table, computed from each row at ingest (and, in a
+ * file from before it, once by `formula` over the rows). */
+export interface DerivedColumn { name: string; sqlType: 'INTEGER'; of: (values: EventRow['values']) => number | null; formula: string }
+
+const LATENCY_MS = CAPABILITIES.http.fields.findIndex((f) => f.name === 'latency_ms');
+export const DERIVED_COLUMNS: Partial<Record<CapabilityName, DerivedColumn[]>> = {
+  http: [{ name: LATENCY_BUCKET_COLUMN, sqlType: 'INTEGER', formula: latencyBucketFormula(DUCKDB),
+    of: (v) => (v[LATENCY_MS] === null ? null : latencyBucket(v[LATENCY_MS] as number)) }],
+};
+
 export function createTableSql(schema: CapabilitySchema): string {
   const cols = schema.fields.map((f) => `${ident(f.name)} ${columnType(f)}`);
+  const derived = (DERIVED_COLUMNS[schema.name] ?? []).map((c) => `, ${ident(c.name)} ${c.sqlType}`).join('');
   return `CREATE TABLE IF NOT EXISTS ${ident(schema.name)} (id BIGINT NOT NULL, agent VARCHAR NOT NULL, batch VARCHAR NOT NULL, ` +
-    `received TIMESTAMP NOT NULL, ts TIMESTAMP NOT NULL, ${cols.join(', ')}, extra VARCHAR)`;
+    `received TIMESTAMP NOT NULL, ts TIMESTAMP NOT NULL, ${cols.join(', ')}, extra VARCHAR${derived})`;
 }
 
 /** "run-seq" (what tcplens agents send) splits into its run and sequence; other ids are kept whole. */
 export function splitBatchId(id: string): { run: string | null; seq: bigint | null } {
   const m = /^(.+)-(\d{1,15})$/.exec(id);
   return m ? { run: m[1], seq: BigInt(m[2]) } : { run: null, seq: null };
+}
+
+/** A result's rows, read a column at a time: the same values as getRows(), in a quarter of the
+ * time (measured: 62k values, 10 ms against 37). */
+function rowsOf(r: DuckDBResultReader): unknown[][] {
+  const cols = r.getColumns();
+  return Array.from({ length: r.currentRowCount }, (_, i) => cols.map((c) => c[i]));
 }
 
 export class EventStore implements CollectorStore {
@@ -106,6 +125,14 @@ export class EventStore implements CollectorStore {
 
   private async init(): Promise<void> {
     for (const s of Object.values(CAPABILITIES)) await this.conn.run(createTableSql(s));
+    for (const [table, cols] of Object.entries(DERIVED_COLUMNS)) {
+      for (const c of cols) {
+        const have = await this.conn.runAndReadAll('SELECT 1 FROM duckdb_columns() WHERE table_name = $t AND column_name = $c', { t: table, c: c.name });
+        if (have.currentRowCount) continue;
+        await this.conn.run(`ALTER TABLE ${ident(table)} ADD COLUMN ${ident(c.name)} ${c.sqlType}`);
+        await this.conn.run(`UPDATE ${ident(table)} SET ${ident(c.name)} = ${c.formula}`);
+      }
+    }
     await this.conn.run('CREATE TABLE IF NOT EXISTS ingest_batches (agent VARCHAR NOT NULL, batch VARCHAR NOT NULL, run VARCHAR, seq BIGINT, ' +
       'capability VARCHAR NOT NULL, events INTEGER NOT NULL, received TIMESTAMP NOT NULL, PRIMARY KEY (agent, batch))');
     await ensureRollups(this.conn);
@@ -150,13 +177,13 @@ export class EventStore implements CollectorStore {
         known.add(key);
         let app = appenders.get(batch.capability);
         if (!app) { app = await this.conn.createAppender(batch.capability); appenders.set(batch.capability, app); }
-        if (batch.capability === 'accept') (sums ??= new RollupSums()).add(batch.agent, batch.rows);
+        (sums ??= new RollupSums()).add(batch.agent, batch.capability, batch.rows, receivedUs);
         this.nextId = this.chunkAppender(batch.capability).append(app, batch.rows, { agent: batch.agent, batch: batch.batch, receivedUs }, this.nextId);
         batchRows.push(batch);
         outcomes.push('stored');
       }
       for (const app of appenders.values()) { app.flushSync(); app.closeSync(); }
-      // The rollups take this group's accept rows in the same transaction (rollups.ts).
+      // The rollups take this group's accept and http rows in the same transaction (rollups.ts).
       if (sums) await sums.write(this.conn);
       if (batchRows.length) {
         const app = await this.conn.createAppender('ingest_batches');
@@ -196,7 +223,7 @@ export class EventStore implements CollectorStore {
 
   private chunkAppender(cap: CapabilityName): ChunkAppender {
     let c = this.chunks.get(cap);
-    if (!c) this.chunks.set(cap, c = new ChunkAppender(CAPABILITIES[cap]));
+    if (!c) this.chunks.set(cap, c = new ChunkAppender(CAPABILITIES[cap], DERIVED_COLUMNS[cap]));
     return c;
   }
 
@@ -219,8 +246,20 @@ export class EventStore implements CollectorStore {
 
   /** A read-only query for the query routes, on the reader connection; rows as DuckDB returns them. */
   async read(sql: string, params: Record<string, string | number | bigint | boolean> = {}): Promise<unknown[][]> {
-    const r = await this.reader.runAndReadAll(sql, params);
-    return r.getRows();
+    return rowsOf(await this.reader.runAndReadAll(sql, params));
+  }
+
+  /** Reads in one transaction, on a connection of their own (the shared reader may be inside another request's reads). */
+  async readTogether<T>(fn: (read: StoreRead) => Promise<T>): Promise<T> {
+    const conn = await this.instance.connect();
+    try {
+      await conn.run('BEGIN TRANSACTION');
+      const out = await fn(async (sql, params = {}) => rowsOf(await conn.runAndReadAll(sql, params)));
+      await conn.run('COMMIT');
+      return out;
+    } finally {
+      conn.closeSync();
+    }
   }
 
   /** Bound statements on the writer, between group commits, in one transaction (the collector's own bookkeeping). */

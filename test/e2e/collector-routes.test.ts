@@ -161,6 +161,33 @@ test(`${kind}: each route answers exactly what the stored records mean`, T, asyn
   assert.equal(await c.stop(), 0);
 });
 
+test(`${kind}: balance over thousands of exchanges and hours: exactly the percentiles \`http --balance\` computes`, T, async (t) => {
+  const c = await startCollector(newStoreArg(kind, tempDir(t)), { track: t });
+  let seed = 11;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const T0 = Date.parse('2026-12-01T18:20:00.000Z');
+  const sightings = Array.from({ length: 4000 }, (_, i) => {
+    const agent = `gw${i % 3}`, time = new Date(T0 + i * 2_500).toISOString(); // 18:20 .. 21:06
+    const latency = i % 41 === 0 ? null : i % 59 === 0 ? 0 : Math.round(-(i % 2 ? 4 : 9) * Math.log(1 - rand()) * 1000) / 1000;
+    const more = { status: latency === null ? null : i % 31 === 0 ? 502 : 200, ...(latency === null && { error: 'no_response' }) };
+    return i % 2 ? ex(agent, `10.1.200.${i % 5}:29090`, latency, time, gw(agent, `10.1.200.${i % 5}:29090`), more) : ex(agent, `10.1.0.1${i % 3}:80`, latency, time, lb(agent), more);
+  });
+  for (let b = 0; b < 4; b++) {
+    for (const agent of ['gw0', 'gw1', 'gw2']) {
+      const mine = sightings.slice(b * 1000, (b + 1) * 1000).filter((s) => s.agent === agent);
+      const posted = await post(c.url, agent, 'http', `${agent}-many-${b}`, mine.map((s) => s.rec));
+      assert.equal(posted.status, 200, posted.text);
+    }
+  }
+  for (const [since, until] of [[null, null], ['2026-12-01T18:47:13.500Z', null], ['2026-12-01T18:47:13.500Z', '2026-12-01T20:31:01.000Z']]) {
+    const inRange = sightings.filter((s) => { const ms = Date.parse((s.rec as any).time); return (!since || ms >= Date.parse(since)) && (!until || ms < Date.parse(until)); });
+    const qs = new URLSearchParams({ ...(since && { since }), ...(until && { until }) });
+    const got = await get(c.url, `/v1/balance?${qs}`);
+    assert.deepStrictEqual(got, JSON.parse(JSON.stringify(balance(inRange.map((s) => s.choice)))), `since ${since} until ${until}`);
+    assert.equal(got.tiers.flatMap((x: any) => x.backends).length, 3 + 15);
+  }
+});
+
 test(`${kind}: hostile and bad query strings: 400 with a JSON error, and nothing changed`, T, async (t) => {
   const c = await loaded(kind, t);
   const drop = encodeURIComponent("x'; DROP TABLE accept; --");

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { isTcplensError } from '../../src/errors.js';
 import { parseTimeParam } from '../../src/collector/query.js';
 import { buildAgents, parseAgents } from '../../src/collector/queries/agents.js';
-import { buildBalance, parseBalance, parseExpect, shapeBalance } from '../../src/collector/queries/balance.js';
+import { buildBalanceHistogram, buildBalanceValues, parseBalance, parseExpect, percentileTargets, pickPercentiles, shapeBalance } from '../../src/collector/queries/balance.js';
+import { quantile } from '../../src/capabilities/http/balance.js';
 import { buildSeries, buildTopClients, parseSeries, parseTopClients, shapeSeries, shapeTopClients, TOP_DEFAULT } from '../../src/collector/queries/connections.js';
 import { buildHops, parseHops, shapeHops } from '../../src/collector/queries/hops.js';
 import { buildProbeSent, buildProbeSightings, parseProbes, shapeProbes } from '../../src/collector/queries/probes.js';
@@ -69,7 +70,8 @@ test('user values reach the SQL only as bound parameters', () => {
   const built = [
     buildTopClients(parseTopClients(sp(`service=${e}&agent=${e}`), NOW)),
     buildSeries(parseSeries(sp(`service=${e}&agent=${e}`), NOW)),
-    buildBalance(parseBalance(sp(`agent=${e}`), NOW)),
+    buildBalanceHistogram(parseBalance(sp(`agent=${e}`), NOW)),
+    buildBalanceValues(parseBalance(sp(`agent=${e}`), NOW), [3, 4]),
     buildHops(parseHops(sp(`agent=${e}`), NOW)),
     buildAgents(parseAgents(sp(`agent=${e}`), NOW)),
     buildProbeSent(parseProbes(sp(`run=r1&agent=${e}`), NOW)),
@@ -132,4 +134,63 @@ test('metrics: per-service and per-backend labels are capped, the rest count und
   assert.equal(services.length, MAX_SERVICE_LABELS + 1);
   assert.ok(services.includes(`tcplens_service_connections_total{service="${OTHER_LABEL}"} 5`), services.at(-1));
   assert.match(text, /tcplens_backend_requests_total\{backend="10\.2\.0\.7:8080",class="other"\} 1/, 'a status out of range is no label of its own');
+});
+
+test('balance percentiles from bucket counts and the values of the wanted buckets: exactly the nearest rank', () => {
+  // What the two queries return, built here from known exchanges: any non-decreasing bucket
+  // function gives the same answer, so a coarse one (many values per bucket, ties) is used.
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const exchanges = Array.from({ length: 5000 }, (_, i) => ({
+    point: `gw${i % 3}`, server: i % 2 ? `10.0.0.${i % 5}:8080` : `10.1.0.${i % 3}:80`,
+    latency: i % 41 === 0 ? null : Math.round((i % 7 === 0 ? 0 : -8 * Math.log(1 - rand())) * 1000) / 1000,
+    bad: i % 13 === 0,
+  }));
+  const bucketOf = (v: number) => Math.floor(Math.sqrt(v));
+  const leg = (server: string) => (server.endsWith(':80') ? 'in' : 'out');
+  const hist = new Map<string, unknown[]>();
+  for (const e of exchanges) {
+    const b = e.latency === null ? null : bucketOf(e.latency);
+    const k = `${e.point} ${e.server} ${b}`;
+    const row = hist.get(k) ?? [e.point, e.server, leg(e.server), b, 0, 0, 0];
+    row[4] = (row[4] as number) + (e.latency === null ? 0 : 1); row[5] = (row[5] as number) + 1; row[6] = (row[6] as number) + (e.bad ? 1 : 0);
+    hist.set(k, row);
+  }
+  const plan = percentileTargets([...hist.values()]);
+  const wanted = new Set(plan.buckets);
+  const read = exchanges.filter((e) => e.latency !== null && wanted.has(bucketOf(e.latency)));
+  assert.ok(read.length < exchanges.length / 2, 'only the wanted buckets are read');
+  // as buildBalanceValues returns them: a row per point, server and bucket, the latencies as JSON
+  const lists = new Map<string, unknown[]>();
+  for (const e of read) {
+    const k = `${e.point} ${e.server} ${bucketOf(e.latency!)}`;
+    if (!lists.has(k)) lists.set(k, [e.point, e.server, leg(e.server), bucketOf(e.latency!), []]);
+    (lists.get(k)![4] as number[]).push(e.latency!);
+  }
+  const values = [...lists.values()].map(([p, sv, l, b, vs]) => [p, sv, l, b, JSON.stringify(vs)]);
+  const got = pickPercentiles(plan, values)!.map((r) => JSON.stringify(r)).sort();
+  const expected = new Map<string, { row: unknown[]; lat: number[] }>();
+  for (const e of exchanges) {
+    const [tier, chooser, name] = leg(e.server) === 'in' ? [1, 'lb', e.point] : [2, e.point, e.server];
+    const k = `${tier} ${chooser} ${name}`;
+    const x = expected.get(k) ?? { row: [tier, chooser, name, 0, null, null, 0], lat: [] };
+    x.row[3] = (x.row[3] as number) + 1; x.row[6] = (x.row[6] as number) + (e.bad ? 1 : 0);
+    if (e.latency !== null) x.lat.push(e.latency);
+    expected.set(k, x);
+  }
+  const want = [...expected.values()].map(({ row, lat }) => {
+    const s = lat.sort((a, b) => a - b);
+    return JSON.stringify([row[0], row[1], row[2], row[3], quantile(s, 0.5), quantile(s, 0.99), row[6]]);
+  }).sort();
+  assert.equal(got.length, 3 + 15);
+  assert.deepEqual(got, want);
+  // a bucket holding one latency more or less than counted: no answer (the caller counts again)
+  const first = JSON.parse(values[0][4] as string) as number[];
+  const withFirst = (vs: number[]) => [[...values[0].slice(0, 4), JSON.stringify(vs)], ...values.slice(1)];
+  assert.equal(pickPercentiles(percentileTargets([...hist.values()]), withFirst(first.slice(1))), null);
+  assert.equal(pickPercentiles(percentileTargets([...hist.values()]), withFirst([...first, first[0]])), null);
+  // no latency at all: no percentile, no bucket to read
+  const none = percentileTargets([['gw1', '10.1.0.1:80', 'in', null, 0, 4, 1]]);
+  assert.deepEqual(none.buckets, []);
+  assert.deepEqual(pickPercentiles(none, []), [[1, 'lb', 'gw1', 4, null, null, 1]]);
 });

@@ -1,5 +1,6 @@
 // The rollups against a real DuckDB file: every rollup-backed answer (top clients, connections
-// over time) equals the answer from the rows alone, for ranges cut anywhere (whole buckets from the
+// over time, balance with its exact percentiles) equals the answer from the rows alone (balance:
+// DuckDB's own quantile_disc over the rows, independent of balance.ts's bucket arithmetic), for ranges cut anywhere (whole buckets from the
 // rollup, ragged ends from the rows), with agent and service filters, after a duplicate batch,
 // after retention cut through a bucket, and after a rebuild.
 import test from 'node:test';
@@ -13,7 +14,9 @@ import { buildSeries, buildTopClients, parseSeries, parseTopClients } from '../.
 import { rebuildRollups, rollupSource, SERIES_ROLLUP } from '../../src/collector/rollups.js';
 import { DUCKDB } from '../../src/collector/queries/dialect.js';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { acceptRecord } from '../helpers/collector-records.js';
+import { acceptRecord, httpRecord } from '../helpers/collector-records.js';
+import { balanceRows, parseBalance } from '../../src/collector/queries/balance.js';
+import { capturePointSql, legSql } from '../../src/collector/queries/filters.js';
 
 const T0 = Date.UTC(2026, 11, 1, 18, 0, 0);
 const NOW = T0 + 4 * 3600_000;
@@ -28,6 +31,33 @@ function records(batch: number) {
     return i % 11 === 0 ? { ...base, summary: true, count: 1 + (i % 5), last: new Date(Date.parse(time) + 1500).toISOString() } : base;
   });
 }
+
+/** 3000 http exchanges over the same hours: 3 agents (one capturing in two netns), in on :80 and out
+ * to pods, latencies of every kind: exponential in whole microseconds, zero, negative, huge, none. */
+function httpRecords(batch: number) {
+  let seed = batch + 1;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  return Array.from({ length: 500 }, (_, j) => {
+    const i = batch * 500 + j;
+    const time = new Date(T0 + Math.floor((((i * 7919) % 3000) * 4 * 3600_000) / 3000) + (i % 7)).toISOString();
+    const latency = i % 37 === 0 ? null : i % 53 === 0 ? 0 : i % 211 === 0 ? -1 : i % 307 === 0 ? 86_400_000 : Math.round(-6 * Math.log(1 - rand()) * 1000) / 1000;
+    const netns = batch % 3 === 2 ? (i % 2 ? { netns: { name: 'tl-gw-a' } } : { netns: 'tl-gw-b' }) : {};
+    return { ...httpRecord(i), time, server: i % 3 ? `10.2.0.${i % 4}:8080` : `10.1.0.${i % 2}:80`, latency_ms: latency,
+      status: latency === null ? null : i % 29 === 0 ? 503 : 200, error: latency === null ? 'no_response' : null, ...netns };
+  });
+}
+
+/** GET /v1/balance's rows the plain way: DuckDB's nearest-rank quantile over every latency. */
+async function referenceBalance(store: EventStore, f: ReturnType<typeof parseBalance>): Promise<unknown[][]> {
+  const where = [f.sinceUs !== null && 'ts >= make_timestamp($since::BIGINT)', f.untilUs !== null && 'ts < make_timestamp($until::BIGINT)', f.agent !== null && 'agent = $agent'].filter(Boolean);
+  const params = { gateway_port: 80, ...(f.sinceUs !== null && { since: f.sinceUs }), ...(f.untilUs !== null && { until: f.untilUs }), ...(f.agent !== null && { agent: f.agent }) };
+  const rows = await store.read(`SELECT CASE leg WHEN 'in' THEN 1 ELSE 2 END, CASE leg WHEN 'in' THEN 'lb' ELSE point END, CASE leg WHEN 'in' THEN point ELSE server END, ` +
+    `count(*), quantile_disc(latency_ms, 0.5), quantile_disc(latency_ms, 0.99), count(*) FILTER (WHERE error IS NOT NULL OR status >= 500) ` +
+    `FROM (SELECT ${capturePointSql(DUCKDB)} AS point, ${legSql(DUCKDB)} AS leg, * FROM http${where.length ? ` WHERE ${where.join(' AND ')}` : ''}) GROUP BY ALL`, params);
+  return rows.map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)));
+}
+
+const sorted = (rows: unknown[][]) => rows.map((r) => JSON.stringify(r)).sort();
 
 const ranges: Record<string, string>[] = [
   {}, { since: '1796148000' }, { since: '2026-12-01T18:17:13.250Z' }, { since: '2026-12-01T18:17:13.250Z', until: '2026-12-01T21:44:59.999Z' },
@@ -44,6 +74,10 @@ async function sameAnswers(store: EventStore, what: string): Promise<void> {
       const rolled = await store.read(buildSeries(s).sql, buildSeries(s).params);
       assert.deepStrictEqual(rolled, await store.read(buildSeries(s, DUCKDB, false).sql, buildSeries(s, DUCKDB, false).params), `${what}: series ${step} ${JSON.stringify(r)}`);
     }
+    const b = parseBalance(new URLSearchParams(Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'service'))), NOW);
+    const answer = await balanceRows(b, DUCKDB, (fn) => store.readTogether(fn));
+    assert.deepStrictEqual(sorted(answer), sorted(await referenceBalance(store, b)), `${what}: balance ${JSON.stringify(r)}`);
+    assert.ok(answer.length >= 5, `${answer.length} backends`);
   }
 }
 
@@ -53,17 +87,21 @@ test('rollup answers equal the raw answers: after ingest, a duplicate, retention
   const path = join(dir, 'events.duckdb');
   let now = NOW;
   const store = await EventStore.open(path, { retentionMs: 3 * 3600_000, retentionEveryMs: 3600_000, now: () => now });
-  const batches = Array.from({ length: 6 }, (_, b) => ({ agent: `n${b % 3}`, capability: 'accept' as const, batch: `r-${b}`,
-    rows: records(b).map((rec, i) => recordToRow(CAPABILITIES.accept, rec, `line ${i + 1}`)) }));
+  const batches = [...Array.from({ length: 6 }, (_, b) => ({ agent: `n${b % 3}`, capability: 'accept' as const, batch: `r-${b}`,
+    rows: records(b).map((rec, i) => recordToRow(CAPABILITIES.accept, rec, `line ${i + 1}`)) })),
+  ...Array.from({ length: 6 }, (_, b) => ({ agent: `n${b % 3}`, capability: 'http' as const, batch: `h-${b}`,
+    rows: httpRecords(b).map((rec, i) => recordToRow(CAPABILITIES.http, rec, `line ${i + 1}`)) }))];
   // two at once (one group commit), then one by one (each group adds to the buckets before it)
   assert.deepEqual(await Promise.all([batches[0], batches[1]].map((b) => store.ingest(b))), ['stored', 'stored']);
-  for (const b of [...batches.slice(2), batches[2]]) await store.ingest(b);
+  for (const b of [...batches.slice(2), batches[2], batches[8]]) await store.ingest(b);
   assert.equal(await store.ingest(batches[3]), 'duplicate');
   // The rollup is really used for a wide range, and holds fewer rows than the table.
   const wide = parseTopClients(new URLSearchParams({ since: '2026-12-01T18:17:13.250Z' }), NOW);
   assert.match(buildTopClients(wide).sql, /rollup_accept_clients_1h/);
   const [[rows]] = await store.read('SELECT count(*) FROM rollup_accept_series_1m');
   assert.ok(Number(rows) > 0 && Number(rows) < 3000, `${rows} series rollup rows`);
+  const [[latencyRows]] = await store.read('SELECT count(*) FROM rollup_http_latency_1h');
+  assert.ok(Number(latencyRows) > 0 && Number(latencyRows) < 3000, `${latencyRows} latency rollup rows`);
   await sameAnswers(store, 'after ingest');
   now = NOW + 17 * 60_000 + 13_250; // the cut falls at 19:17:13.250, inside an hour and a minute
   assert.ok(await store.enforceRetention() > 0);
@@ -74,8 +112,19 @@ test('rollup answers equal the raw answers: after ingest, a duplicate, retention
   await rebuildRollups(c);
   c.closeSync(); inst.closeSync();
   const again = await EventStore.open(path, { retentionMs: 0 });
-  t.after(() => again.close());
   await sameAnswers(again, 'after a rebuild');
+  await again.close();
+  // A file from before the latency bucket column and its rollup: both are made on open.
+  const old = await DuckDBInstance.create(path);
+  const oc = await old.connect();
+  await oc.run('DROP TABLE rollup_http_latency_1h');
+  await oc.run('ALTER TABLE http DROP COLUMN latency_bucket');
+  oc.closeSync(); old.closeSync();
+  const migrated = await EventStore.open(path, { retentionMs: 0 });
+  t.after(() => migrated.close());
+  const [[nulls]] = await migrated.read('SELECT count(*) FROM http WHERE latency_bucket IS NULL AND latency_ms IS NOT NULL');
+  assert.equal(Number(nulls), 0);
+  await sameAnswers(migrated, 'after an older file was opened');
 });
 
 test('a range inside one bucket reads the rows alone', () => {

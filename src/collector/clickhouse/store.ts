@@ -22,7 +22,7 @@ import { TcplensError } from '../../errors.js';
 import { CLICKHOUSE } from '../queries/dialect.js';
 import { buildEventSelect, type EventQuery } from '../query.js';
 import { CAPABILITIES, ident, rowToRecord, type CapabilitySchema } from '../schema.js';
-import type { CollectorStore, IngestBatch, IngestOutcome, SqlParams, StoreOptions } from '../store-api.js';
+import type { CollectorStore, IngestBatch, IngestOutcome, SqlParams, StoreOptions, StoreRead } from '../store-api.js';
 import { splitBatchId } from '../store.js';
 import { bindParams } from './params.js';
 import { createTableClickHouse, INGEST_BATCHES_TABLE, RETAINED, ttlSql } from './tables.js';
@@ -207,6 +207,11 @@ export class ClickHouseStore implements CollectorStore {
     }
     found.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return found.slice(0, q.limit).map((f) => f.rec);
+  }
+
+  /** ClickHouse has no read transaction: the reads are plain ones (balance.ts copes with an insert between them). */
+  readTogether<T>(fn: (read: StoreRead) => Promise<T>): Promise<T> {
+    return fn((sql, params) => this.read(sql, params));
   }
 
   async read(sql: string, params: SqlParams = {}): Promise<unknown[][]> {

@@ -1,6 +1,6 @@
 // GET /v1/balance: per tier, how the requests the http agents saw spread over backends, with the
-// verdict; the shape of `tcplens http --balance --json`. Counting and percentiles are done in
-// DuckDB (quantile_disc is the same nearest rank as balance.ts's quantile), the spread statistics
+// verdict; the shape of `tcplens http --balance --json`. Counting is done in the store, the
+// percentiles as below (the same nearest rank as balance.ts's quantile), the spread statistics
 // and the verdict by the same pure code the CLI uses.
 //
 // Tiers, by legSql's rule: a request in on the gateway port is tier 1, chooser "lb", backend the
@@ -8,7 +8,10 @@
 // there is tier 2, chooser the capture point, backend the server address it went to.
 import { spreadOfTallies, verdictOf, type ChooserSpread, type Expectation, type Verdict } from '../../capabilities/http/balance.js';
 import { badQuery, QueryParams, type BuiltQuery } from '../query.js';
-import { capturePointSql, COMMON_KEYS, commonFilter, commonWhere, DEFAULT_GATEWAY_PORT, legSql, num, portParam, whereClause, type CommonFilter, type Params } from './filters.js';
+import { capturePointSql, COMMON_KEYS, commonFilter, commonWhere, DEFAULT_GATEWAY_PORT, HTTP_ERROR_SQL, legSql, num, portParam, whereClause, type CommonFilter, type Params } from './filters.js';
+import { latencyBucketSql, NO_LATENCY } from './latency-bucket.js';
+import { LATENCY_ROLLUP, rollupSource } from '../rollups.js';
+import type { CollectorStore } from '../store-api.js';
 import { DUCKDB, type SqlDialect } from './dialect.js';
 
 /** CHOOSER=w1,w2,...: weights over that chooser's backends in name order (as `http --balance --expect`). */
@@ -34,14 +37,131 @@ export function parseBalance(search: URLSearchParams, nowMs = Date.now()): Balan
   return { ...commonFilter(p), gatewayPort: portParam(p, 'gateway_port', DEFAULT_GATEWAY_PORT), expect: parseExpect(p.all('expect')) };
 }
 
-export function buildBalance(q: BalanceQuery, d: SqlDialect = DUCKDB): BuiltQuery {
+// Latency percentiles, exactly, without sorting every latency (quantile_disc over a day of
+// exchanges spent ~100 ms of a ~140 ms query gathering and sorting a million values):
+//  1. balanceHistogram: per agent, extra keys (the capture point's netns), server and latency
+//     bucket (latency-bucket.ts), the requests, latencies and errors: from the rollup for whole
+//     hours (DuckDB) and a GROUP BY over the rows for the rest; a few thousand rows;
+//  2. percentileTargets: per tier/chooser/backend, the bucket holding each wanted rank and the
+//     rank within it, from the cumulative counts;
+//  3. balanceValues: only the latencies in those buckets (DuckDB: a stored column, no logarithm
+//     per row; latency-bucket.ts), from which pickPercentiles takes the one
+//     at that rank, after checking that it got as many as step 1 counted.
+// Bucket order is latency order, so this is balance.ts's nearest rank (ceil(q * n), from 1),
+// exactly. Both reads see one state of the store (readTogether); should a bucket's count still
+// disagree, step 1 is done again from the rows alone.
+const QUANTILES = [0.5, 0.99] as const;
+const hasRollups = (d: SqlDialect) => d.name === 'duckdb';
+
+/** Rows: point, server, leg, bucket, latencies, requests, errors. */
+export function buildBalanceHistogram(q: BalanceQuery, d: SqlDialect = DUCKDB, useRollups = hasRollups(d)): BuiltQuery {
   const params: Params = { gateway_port: q.gatewayPort };
-  const where = whereClause(commonWhere(q, params, d));
-  const sql = `WITH x AS (SELECT ${capturePointSql(d)} AS point, ${legSql(d)} AS leg, server, latency_ms, (error IS NOT NULL OR status >= 500) AS bad FROM "http"${where}) ` +
-    "SELECT CASE leg WHEN 'in' THEN 1 ELSE 2 END AS tier, CASE leg WHEN 'in' THEN 'lb' ELSE point END AS chooser, CASE leg WHEN 'in' THEN point ELSE server END AS backend, " +
-    `count(*)::BIGINT, ${d.quantile('latency_ms', 0.5)}, ${d.quantile('latency_ms', 0.99)}, count(*) FILTER (WHERE bad)::BIGINT ` +
-    'FROM x GROUP BY tier, chooser, backend ORDER BY tier, chooser, backend';
-  return { sql, params };
+  const bucket = latencyBucketSql(d);
+  const rolled = useRollups && rollupSource(LATENCY_ROLLUP, q, params,
+    `agent, coalesce(extra, '') AS extra, server, coalesce(${bucket}, ${NO_LATENCY}) AS b, 1 AS n, CASE WHEN latency_ms IS NULL THEN 0 ELSE 1 END AS nv, CASE WHEN ${HTTP_ERROR_SQL} THEN 1 ELSE 0 END AS errs`,
+    'agent, extra, server, b, n, nv, errs');
+  // Grouped on the raw columns, the capture point computed over the groups (per row, it cost more
+  // than the grouping itself).
+  const grouped = rolled
+    ? `SELECT agent, nullif(extra, '') AS extra, server, b, sum(nv) AS nv, sum(n) AS n, sum(errs) AS errs FROM ${rolled} s GROUP BY agent, extra, server, b`
+    : `SELECT agent, extra, server, ${bucket} AS b, count(latency_ms) AS nv, count(*) AS n, count(*) FILTER (WHERE ${HTTP_ERROR_SQL}) AS errs FROM "http"${whereClause(commonWhere(q, params, d))} GROUP BY agent, extra, server, b`;
+  return { sql: `SELECT ${capturePointSql(d)} AS point, server, ${legSql(d)} AS leg, b, nv, n, errs FROM (${grouped}) g`, params };
+}
+
+/** Rows: point, server, leg, bucket, and the latencies in it as JSON text (one string a group:
+ * turning each value into a JS value cost more than the query itself); of `buckets` only. */
+export function buildBalanceValues(q: BalanceQuery, buckets: number[], d: SqlDialect = DUCKDB): BuiltQuery {
+  const params: Params = { gateway_port: q.gatewayPort };
+  buckets.forEach((b, i) => { params[`b${i}`] = b; });
+  const b = latencyBucketSql(d);
+  const where = whereClause([...commonWhere(q, params, d), 'latency_ms IS NOT NULL', `${b} IN (${buckets.map((_, i) => `$b${i}`).join(', ')})`]);
+  const grouped = `SELECT agent, extra, server, ${b} AS b, ${d.jsonList('latency_ms')} AS v FROM "http"${where} GROUP BY agent, extra, server, b`;
+  return { sql: `SELECT ${capturePointSql(d)} AS point, server, ${legSql(d)} AS leg, b, v FROM (${grouped}) g`, params };
+}
+
+interface Backend { tier: 1 | 2; chooser: string; name: string; requests: number; errors: number; latencies: Map<number, number>; p: (number | null)[] }
+/** Where a wanted rank is: the bucket, and the rank within it (from 1). */
+interface Target { backend: Backend; quantile: number; rank: number }
+export interface PercentilePlan {
+  backends: Map<string, Backend>;
+  /** per backend and bucket: the ranks wanted there, and how many latencies step 1 counted in it */
+  targets: Map<string, { count: number; wanted: Target[] }>;
+  buckets: number[];
+}
+
+/** legSql's rule applied: tier 1 is the balancer's choice of capture point, tier 2 the point's choice of server. */
+const tierOf = (point: string, server: string, leg: unknown) => (leg === 'in' ? { tier: 1 as const, chooser: 'lb', name: point } : { tier: 2 as const, chooser: point, name: server });
+const backendKey = (b: { tier: number; chooser: string; name: string }) => `${b.tier}\u0000${b.chooser}\u0000${b.name}`;
+const targetKey = (backend: string, bucket: number) => `${backend}\u0000${bucket}`;
+
+export function percentileTargets(histogram: unknown[][]): PercentilePlan {
+  const backends = new Map<string, Backend>();
+  for (const [point, server, leg, b, latencies, n, errors] of histogram) {
+    const t = tierOf(point as string, server as string, leg);
+    const key = backendKey(t);
+    let be = backends.get(key);
+    if (!be) backends.set(key, be = { ...t, requests: 0, errors: 0, latencies: new Map(), p: QUANTILES.map(() => null) });
+    be.requests += Number(n); be.errors += Number(errors);
+    if (Number(latencies) > 0) be.latencies.set(Number(b), (be.latencies.get(Number(b)) ?? 0) + Number(latencies));
+  }
+  const targets: PercentilePlan['targets'] = new Map();
+  for (const [key, be] of backends) {
+    const buckets = [...be.latencies].sort((x, y) => x[0] - y[0]);
+    const total = buckets.reduce((s, [, n]) => s + n, 0);
+    for (const [qi, quantile] of total ? QUANTILES.entries() : []) {
+      const want = Math.min(total, Math.max(1, Math.ceil(quantile * total)));
+      let below = 0;
+      for (const [bucket, n] of buckets) {
+        if (below + n >= want) {
+          const tk = targetKey(key, bucket);
+          if (!targets.has(tk)) targets.set(tk, { count: n, wanted: [] });
+          targets.get(tk)!.wanted.push({ backend: be, quantile: qi, rank: want - below });
+          break;
+        }
+        below += n;
+      }
+    }
+  }
+  return { backends, targets, buckets: [...new Set([...targets.keys()].map((tk) => Number(tk.slice(tk.lastIndexOf('\u0000') + 1))))].sort((x, y) => x - y) };
+}
+
+/** The plan's percentiles from the latencies of its buckets, as rows shapeBalance reads; null when
+ * a bucket holds other than the latencies the plan counted in it. */
+export function pickPercentiles(plan: PercentilePlan, values: unknown[][]): unknown[][] | null {
+  const inBucket = new Map<string, number[]>();
+  for (const [point, server, leg, b, v] of values) {
+    const tk = targetKey(backendKey(tierOf(point as string, server as string, leg)), Number(b));
+    if (!plan.targets.has(tk)) continue;
+    const vs = JSON.parse(v as string) as number[];
+    const have = inBucket.get(tk);
+    if (have) have.push(...vs); else inBucket.set(tk, vs);
+  }
+  for (const [tk, { count, wanted }] of plan.targets) {
+    const vs = (inBucket.get(tk) ?? []).sort((x, y) => x - y);
+    if (vs.length !== count) return null;
+    for (const t of wanted) t.backend.p[t.quantile] = vs[t.rank - 1];
+  }
+  return [...plan.backends.values()].map((b) => [b.tier, b.chooser, b.name, b.requests, b.p[0], b.p[1], b.errors]);
+}
+
+/**
+ * The balance rows (tier, chooser, backend, requests, p50, p99, errors) over reads that see one
+ * state of the store. The rows-alone retry also covers ClickHouse, where an insert may fall
+ * between the two reads; should inserts keep doing that, the last pick stands (its latencies are
+ * real ones of the range, its ranks off by at most the rows that arrived).
+ */
+export async function balanceRows(q: BalanceQuery, d: SqlDialect, readTogether: CollectorStore['readTogether']): Promise<unknown[][]> {
+  return readTogether(async (read) => {
+    let rows: unknown[][] | null = null;
+    for (const useRollups of [hasRollups(d), false, false]) {
+      const h = buildBalanceHistogram(q, d, useRollups);
+      const plan = percentileTargets(await read(h.sql, h.params));
+      const v = plan.buckets.length ? buildBalanceValues(q, plan.buckets, d) : null;
+      rows = pickPercentiles(plan, v ? await read(v.sql, v.params) : []);
+      if (rows) return rows;
+    }
+    return rows!;
+  });
 }
 
 export function shapeBalance(q: BalanceQuery, rows: unknown[][]): { tiers: ChooserSpread[]; verdict: Verdict } {

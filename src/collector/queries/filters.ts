@@ -50,6 +50,8 @@ export const capturePointSql = (d: SqlDialect) => `(agent || coalesce('/' || ${d
  * ('out', tier 2).
  */
 export const legSql = (d: SqlDialect) => `(CASE WHEN ${d.endsWith('server', `':' || ${d.text('$gateway_port')}`)} THEN 'in' ELSE 'out' END)`;
+/** An http exchange that failed: no answer, or a 5xx one. */
+export const HTTP_ERROR_SQL = '(error IS NOT NULL OR status >= 500)';
 export { DEFAULT_GATEWAY_PORT } from '../../capabilities/http/balance-summary.js';
 
 /** An ip:port or [v6]:port (formatEndpoint's forms) -> the address alone, brackets off. String
