@@ -6,8 +6,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import type { CollectorStore } from '../../src/collector/store-api.js';
 import { EventStore } from '../../src/collector/store.js';
 import { rebuildRollups } from '../../src/collector/rollups.js';
-import { LATENCY_BUCKET_COLUMN, latencyBucketFormula } from '../../src/collector/queries/latency-bucket.js';
-import { DUCKDB } from '../../src/collector/queries/dialect.js';
+import { LATENCY_BUCKET_COLUMN, LATENCY_BUCKET_SQL } from '../../src/collector/queries/latency-bucket.js';
 
 export const SPAN_S = 24 * 3600; // the events spread over the last day
 
@@ -30,7 +29,7 @@ export async function loadDuckDb(db: string, total: number, nowUs: bigint): Prom
   await c.run(`INSERT INTO http SELECT ${nAccept} + i, 'gw-' || (i % 8), 'h-' || (i // 5000), ${at(nHttp)}, ${at(nHttp)}, ${at(nHttp)},
     '10.1.0.' || (i % 7) || ':5' || (i % 1000), '10.2.0.' || (i % 12) || ':' || (CASE WHEN i % 2 = 0 THEN 80 ELSE 8080 END), 'GET', 'svc.example', '/item/' || (i % 100),
     CASE WHEN i % 97 = 0 THEN 502 ELSE 200 END, 120, 5000, ${latencyMs('ln')}, NULL, NULL, CASE WHEN i % 500 = 0 THEN 'probe-' || (i // 500) ELSE NULL END, NULL, NULL, NULL FROM range(${nHttp}) t(i)`);
-  await c.run(`UPDATE http SET ${LATENCY_BUCKET_COLUMN} = ${latencyBucketFormula(DUCKDB)}`);
+  await c.run(`UPDATE http SET ${LATENCY_BUCKET_COLUMN} = ${LATENCY_BUCKET_SQL}`);
   await c.run(`INSERT INTO hops SELECT ${total} + i, 'gw-' || (i % 8), 'hp-' || i, ${at(20_000)}, ${at(20_000)}, 'tcp4://t' || (i % 300) || ':80', '10.3.0.1:80', 4, 'open',
     60 + i % 4, 64, i % 4, 0.3, NULL, NULL, NULL, NULL, NULL FROM range(20000) t(i)`);
   await c.run(`INSERT INTO probe SELECT ${total} + 20000 + i, 'prober', 'pr-' || (i // 100), ${at(20_000)}, ${at(20_000)}, 'run' || (i // 200), 'run' || (i // 200) || '-' || (i % 200),

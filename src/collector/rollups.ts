@@ -126,18 +126,33 @@ export class RollupSums {
     }
   }
 
+  // Per row only number keys and a server lookup: hour, agent and extra keys change rarely within
+  // a batch, so their map is found again only when they do (a string key per row cost ~1 us).
+  private readonly latency = new Map<string, Map<string, Map<number, Sum>>>();
+
   private addHttp(agent: string, rows: readonly EventRow[], receivedUs: number): void {
-    const latency = this.sums[ROLLUPS.indexOf(LATENCY_ROLLUP)];
+    const sums = this.sums[ROLLUPS.indexOf(LATENCY_ROLLUP)];
+    let hour = NaN, extra: string | null = null, servers: Map<string, Map<number, Sum>> | undefined;
     for (const row of rows) {
       const v = row.values;
-      const bucket = floorTo(row.timeUs ?? receivedUs, LATENCY_ROLLUP.bucketUs);
-      const ms = v[H.latency] as number | null, status = v[H.status] as number | null;
-      const keys = [agent, row.extra ?? '', v[H.server] as string, ms === null ? NO_LATENCY : latencyBucket(ms)];
+      const h = floorTo(row.timeUs ?? receivedUs, LATENCY_ROLLUP.bucketUs), x = row.extra ?? '';
+      if (h !== hour || x !== extra || !servers) {
+        hour = h; extra = x;
+        const k = JSON.stringify([h, agent, x]);
+        servers = this.latency.get(k);
+        if (!servers) this.latency.set(k, servers = new Map());
+      }
+      const server = v[H.server] as string, ms = v[H.latency] as number | null, status = v[H.status] as number | null;
+      const b = ms === null ? NO_LATENCY : latencyBucket(ms);
+      let byBucket = servers.get(server);
+      if (!byBucket) servers.set(server, byBucket = new Map());
       const err = v[H.error] !== null || (status !== null && status >= 500) ? 1 : 0;
-      // JSON text as the map key: the strings are the agents', and no separator is safe in them
-      const k = JSON.stringify([bucket, keys]);
-      const s = latency.get(k);
-      if (s) { s.m[0] += 1; s.m[1] += ms === null ? 0 : 1; s.m[2] += err; } else latency.set(k, { bucket, keys, m: [1, ms === null ? 0 : 1, err] });
+      const s = byBucket.get(b);
+      if (s) { s.m[0] += 1; s.m[1] += ms === null ? 0 : 1; s.m[2] += err; } else {
+        const sum = { bucket: h, keys: [agent, x, server, b], m: [1, ms === null ? 0 : 1, err] };
+        byBucket.set(b, sum);
+        sums.set(`${sums.size}`, sum);
+      }
     }
   }
 

@@ -25,7 +25,7 @@ export const QUERY_ROUTES: Record<string, Handler> = {
   },
   'GET /v1/balance': async (p, ctx) => {
     const q = parseBalance(p);
-    return shapeBalance(q, await balanceRows(q, d(ctx), (fn) => ctx.store.readTogether(fn)));
+    return shapeBalance(q, await balanceRows(q, ctx.store));
   },
   'GET /v1/probes': async (p, ctx) => {
     const q = parseProbes(p);

@@ -19,7 +19,7 @@ import { CAPABILITIES, columnType, ident, rowToRecord, type CapabilityName, type
 import { buildEventSelect, type EventQuery } from './query.js';
 import { DUCKDB } from './queries/dialect.js';
 import type { CollectorStore, StoreRead } from './store-api.js';
-import { LATENCY_BUCKET_COLUMN, latencyBucket, latencyBucketFormula } from './queries/latency-bucket.js';
+import { LATENCY_BUCKET_COLUMN, latencyBucket, LATENCY_BUCKET_SQL } from './queries/latency-bucket.js';
 
 export interface IngestBatch {
   agent: string;
@@ -61,7 +61,7 @@ export interface DerivedColumn { name: string; sqlType: 'INTEGER'; of: (values: 
 
 const LATENCY_MS = CAPABILITIES.http.fields.findIndex((f) => f.name === 'latency_ms');
 export const DERIVED_COLUMNS: Partial<Record<CapabilityName, DerivedColumn[]>> = {
-  http: [{ name: LATENCY_BUCKET_COLUMN, sqlType: 'INTEGER', formula: latencyBucketFormula(DUCKDB),
+  http: [{ name: LATENCY_BUCKET_COLUMN, sqlType: 'INTEGER', formula: LATENCY_BUCKET_SQL,
     of: (v) => (v[LATENCY_MS] === null ? null : latencyBucket(v[LATENCY_MS] as number)) }],
 };
 

@@ -75,7 +75,7 @@ async function sameAnswers(store: EventStore, what: string): Promise<void> {
       assert.deepStrictEqual(rolled, await store.read(buildSeries(s, DUCKDB, false).sql, buildSeries(s, DUCKDB, false).params), `${what}: series ${step} ${JSON.stringify(r)}`);
     }
     const b = parseBalance(new URLSearchParams(Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'service'))), NOW);
-    const answer = await balanceRows(b, DUCKDB, (fn) => store.readTogether(fn));
+    const answer = await balanceRows(b, store);
     assert.deepStrictEqual(sorted(answer), sorted(await referenceBalance(store, b)), `${what}: balance ${JSON.stringify(r)}`);
     assert.ok(answer.length >= 5, `${answer.length} backends`);
   }

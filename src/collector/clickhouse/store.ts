@@ -209,7 +209,7 @@ export class ClickHouseStore implements CollectorStore {
     return found.slice(0, q.limit).map((f) => f.rec);
   }
 
-  /** ClickHouse has no read transaction: the reads are plain ones (balance.ts copes with an insert between them). */
+  /** ClickHouse has no read transaction: the reads are plain ones, which an insert may fall between. */
   readTogether<T>(fn: (read: StoreRead) => Promise<T>): Promise<T> {
     return fn((sql, params) => this.read(sql, params));
   }

@@ -15,10 +15,6 @@ export interface SqlDialect {
   splitPart(s: string, sep: string, n: number): string;
   /** nearest-rank quantile (what balance.ts's quantile computes), NULL over no values */
   quantile(expr: string, q: number): string;
-  /** the group's values of a numeric expr as a JSON array (each number as it round-trips) */
-  jsonList(expr: string): string;
-  /** natural logarithm */
-  ln(expr: string): string;
   /** arg at the row of the largest by (rows with a NULL arg are ignored, in both engines) */
   argMax(arg: string, by: string): string;
   /** a whole number as text */
@@ -36,8 +32,6 @@ export const DUCKDB: SqlDialect = {
   endsWith: (s, p) => `ends_with(${s}, ${p})`,
   splitPart: (s, sep, n) => `split_part(${s}, ${sep}, ${n})`,
   quantile: (e, q) => `quantile_disc(${e}, ${q})`,
-  ln: (e) => `ln(${e})`,
-  jsonList: (e) => `to_json(list(${e}))::VARCHAR`,
   argMax: (a, b) => `arg_max(${a}, ${b})`,
   text: (e) => `${e}::VARCHAR`,
   netns: `coalesce(json_extract_string(extra, '$.netns.name'), json_extract_string(extra, '$.netns'))`,
@@ -54,8 +48,6 @@ export const CLICKHOUSE: SqlDialect = {
   // quantileExact* round differently from nearest rank; DuckDB's quantile_disc index is
   // n - floor(n - q*n) (1-based), taken here from the sorted values.
   quantile: (e, q) => `if(count(${e}) = 0, NULL, arraySort(groupArray(${e}))[toUInt64(greatest(1, count(${e}) - floor(count(${e}) - ${q} * count(${e}))))])`,
-  ln: (e) => `log(${e})`,
-  jsonList: (e) => `toJSONString(groupArray(${e}))`,
   argMax: (a, b) => `argMax(${a}, ${b})`,
   text: (e) => `toString(${e})`,
   netns: `multiIf(JSONHas(extra, 'netns', 'name'), JSONExtractString(extra, 'netns', 'name'), JSONType(extra, 'netns') = 'String', JSONExtractString(extra, 'netns'), NULL)`,

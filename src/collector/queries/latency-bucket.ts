@@ -6,9 +6,7 @@
 // latency_bucket column, which the rollup sums by: so the query's two steps can never put a
 // latency in different buckets, and the second one filters on a stored integer instead of taking
 // a logarithm of every row (34 ms of the query's ~90 over a day). A file from before that column
-// gets it filled in SQL once, with the rollup then built from the column. ClickHouse has no
-// rollup and computes it in SQL in both steps, the same engine both times.
-import type { SqlDialect } from './dialect.js';
+// gets it filled by LATENCY_BUCKET_SQL once, and the rollup then built from the column.
 
 const PER_E = 32;
 /** latencies at or under this (and negative ones) share the lowest bucket */
@@ -16,9 +14,7 @@ const FLOOR_MS = 0.001;
 /** the bucket key of a request without a latency, in the rollup (whose keys are NOT NULL) */
 export const NO_LATENCY = -1_000_000;
 
-export const latencyBucketFormula = (d: SqlDialect) => `CAST(floor(${d.ln(`greatest(latency_ms, ${FLOOR_MS})`)} * ${PER_E}) AS INTEGER)`;
 export const latencyBucket = (ms: number) => Math.floor(Math.log(Math.max(ms, FLOOR_MS)) * PER_E);
-
+/** The same in DuckDB's SQL, over an http row. */
+export const LATENCY_BUCKET_SQL = `CAST(floor(ln(greatest(latency_ms, ${FLOOR_MS})) * ${PER_E}) AS INTEGER)`;
 export const LATENCY_BUCKET_COLUMN = 'latency_bucket';
-/** The bucket of an http row as the queries read it: DuckDB's stored column, ClickHouse's formula. */
-export const latencyBucketSql = (d: SqlDialect) => (d.name === 'duckdb' ? LATENCY_BUCKET_COLUMN : latencyBucketFormula(d));
