@@ -39,7 +39,8 @@ export function parseBalance(search: URLSearchParams, nowMs = Date.now()): Balan
 }
 
 // Latency percentiles, exactly. ClickHouse sorts each backend's latencies in one pass
-// (buildBalanceOnePass; 85 ms over a day of 10 M events). In DuckDB, quantile_disc doing the same
+// (buildBalanceOnePass; 115-135 ms over a day of 10 M events here, about what the two reads below
+// cost it with a logarithm per row, having no rollup). In DuckDB, quantile_disc doing the same
 // spent ~100 ms of a ~140 ms query gathering and sorting a million values, so the DuckDB store
 // sorts only a few thousand:
 //  1. buildBalanceHistogram: per agent, extra keys (the capture point's netns), server and latency
