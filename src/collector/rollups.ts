@@ -1,8 +1,8 @@
 // Rollups: accept connections and http latency buckets pre-summed per time bucket, so the page's
-// wide-range queries read a few hundred thousand summed rows instead of every stored event. They are maintained in the very
-// transaction that stores a batch (store.ts), so they are exactly as durable and as deduplicated
-// as the rows; retention trims them in its own transaction and recomputes the one bucket it cuts
-// through, so a rollup always sums exactly the stored rows.
+// wide-range queries read a few hundred thousand summed rows instead of every stored event. They
+// are maintained in the very transaction that stores a batch (store.ts), so they are exactly as
+// durable and as deduplicated as the rows; retention trims them in its own transaction and
+// recomputes the one bucket it cuts through, so a rollup always sums exactly the stored rows.
 //
 // At ingest the group's rows are summed here in JS, from the values already in memory, and only
 // the sums go to DuckDB (appended to a temp table, then merged with one INSERT .. ON CONFLICT):
@@ -27,7 +27,7 @@ export interface Rollup {
   bucketUs: number;
   /** key columns: name and the expression over a source row (VARCHAR unless a type is given) */
   keys: ([string, string] | [string, string, string])[];
-  /** measure columns: name, type, the aggregate over accept rows, and how two partial sums merge */
+  /** measure columns: name, type, the aggregate over source rows, and how two partial sums merge */
   measures: { name: string; type: string; agg: () => string; merge: string }[];
 }
 

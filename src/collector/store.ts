@@ -234,8 +234,7 @@ export class EventStore implements CollectorStore {
     for (const s of schemas) {
       const built = buildEventSelect(s, q);
       if (!built) continue;
-      const r = await this.reader.runAndReadAll(built.sql, built.params);
-      for (const row of r.getRows()) {
+      for (const row of rowsOf(await this.reader.runAndReadAll(built.sql, built.params))) {
         const rec = rowToRecord(s, row.slice(2, -1), row[row.length - 1] as string | null);
         found.push({ id: row[0] as bigint, rec: { ...rec, agent: row[1] as string, capability: s.name } });
       }
