@@ -13,6 +13,7 @@
 //         context switch rather than a cross-CPU interrupt, the steadiest figure on a shared VM);
 //         "-": wherever the scheduler puts them
 //   aa    enable accel on neither cgroup: the ratios the noise alone gives (expected 1.00)
+import '../stdout-closed.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';

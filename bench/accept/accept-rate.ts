@@ -2,6 +2,7 @@
 // namespace, with `tcplens accept --merge-window 0` running vs not (interleaved rounds, same run),
 // plus the in-kernel cost per connection from the kernel's BPF run-time statistics.
 // Run as root: node dist/bench/accept/accept-rate.js [seconds-per-round] [rounds]
+import '../stdout-closed.js';
 import { execFileSync } from 'node:child_process';
 import { bpf, c } from '../../src/kernel/libbpf.js';
 import { repoRoot } from '../../src/kernel/paths.js';

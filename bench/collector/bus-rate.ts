@@ -7,6 +7,7 @@
 //   catch-up the collectors stopped, the same load published (bus alone: publish rate), then the
 //            collectors started again: backlog events / time until the consumer is drained
 //   node dist/bench/collector/bus-rate.js [events=200000] [agents=4] [nodes=3] [collectors=1]
+import '../stdout-closed.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -6,6 +6,7 @@
 //   http     a real `tcplens collector` child process fed over loopback by SENDERS concurrent
 //            senders posting BATCH-event NDJSON batches (the load generator runs beside it)
 //   node dist/bench/collector/ingest-rate.js [events=300000] [batch=5000] [senders=4]
+import '../stdout-closed.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -5,6 +5,7 @@
 // through @clickhouse/client's client as clickhouse:// is, minus the HTTP hop); DuckDB's p50 is
 // the anchor: the figure is ClickHouse's p50 as a ratio of it.
 //   node dist/bench/collector/query-clickhouse.js [events=10000000] [repeats=15]
+import '../stdout-closed.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -6,6 +6,7 @@
 // Every query runs through the collector's own code (EventStore.query, the QUERY_ROUTES handlers),
 // without HTTP: the figure is the store's, not the loopback's.
 //   node dist/bench/collector/query-rate.js [events=10000000] [repeats=15]
+import '../stdout-closed.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -5,6 +5,7 @@
 //  2. Probes per second at full concurrency through the real engine (runHops + HopsProber).
 //  3. The filter's in-kernel cost per packet (BPF run-time statistics).
 // Run as root: node dist/bench/hops/hops-bench.js [seconds-per-round] [rounds] [concurrency]
+import '../stdout-closed.js';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { HopsProber } from '../../src/capabilities/hops/hops.js';

@@ -11,6 +11,7 @@
 // Needs root; run under the kernel lock:
 //   flock /tmp/tcplens-kernel.lock node dist/bench/http/balance-rate.js [--balance] [--seconds 5] [--rates 200,400,800,1200,1600,2400]
 //     [--connections 64] [--tcplens="--block-size 256k --block-count 64"]
+import '../stdout-closed.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';

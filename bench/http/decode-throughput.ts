@@ -15,6 +15,7 @@
 // Seen with 4.0.17: it reports a few responses fewer than tcplens (1 at 50 MB, 5 at 200 MB), each a
 // chunked response whose final "\n" comes alone in a 1-byte segment; tshark marks the segment
 // before it Malformed and never shows that response.
+import '../stdout-closed.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -4,6 +4,7 @@
 // drops of both, CPU of both (utime+stime from /proc over the load window) and the ratios.
 // Needs root; run under the kernel lock:
 //   flock /tmp/tcplens-kernel.lock node dist/bench/http/live-capture.js [seconds=5] [concurrency,...=4,16,64]
+import '../stdout-closed.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from '../../src/kernel/paths.js';

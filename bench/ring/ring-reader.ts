@@ -8,6 +8,7 @@
 // Run as root: node dist/bench/ring/ring-reader.js [--quick] [--ring-mib N]
 // (--ring-mib: ring size instead of the 4 MiB that accept uses too, to see how much of a loss is
 // the ring's depth against scheduling stalls rather than the reader's speed)
+import '../stdout-closed.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';

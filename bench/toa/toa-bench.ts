@@ -14,6 +14,7 @@
 // any program pays there, included in toa's figures.
 // Run as root: node dist/bench/toa/toa-bench.js [slice-seconds] [slice-pairs] [aa]
 // ("aa" attaches nothing in the "on" slices: the ratio the noise alone gives, expected 1.00.)
+import '../stdout-closed.js';
 import { bpf, c } from '../../src/kernel/libbpf.js';
 import { objectPath, repoRoot } from '../../src/kernel/paths.js';
 import { BpfObject } from '../../src/kernel/bpf-object.js';
