@@ -1,17 +1,18 @@
 // Collector ingest rate, three ways in one run, so the ratios hold on whatever machine runs it:
 //   anchor   the faster of two bare DuckDB appends of already typed accept rows, one transaction,
 //            commit (the floor of storing): row-wise appender calls, and columnar data chunks
-//            (columns.ts, which the store uses too, fed rows validated before the clock starts)
+//            (columns.ts, which the store uses too, fed rows validated before the clock starts);
+//            beside it, for comparison, DuckDB's own NDJSON reader fed the same bytes
 //   store    EventStore.ingest in this process: NDJSON parse + validation + appender + dedup + commit
 //   http     a real `tcplens collector` child process fed over loopback by SENDERS concurrent
 //            senders posting BATCH-event NDJSON batches (the load generator runs beside it)
 //   node dist/bench/collector/ingest-rate.js [events=300000] [batch=5000] [senders=4]
 import '../stdout-closed.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue } from '@duckdb/node-api';
-import { CAPABILITIES } from '../../src/collector/schema.js';
+import { CAPABILITIES, type Field } from '../../src/collector/schema.js';
 import { NdjsonRows } from '../../src/collector/ndjson-body.js';
 import { createTableSql, EventStore } from '../../src/collector/store.js';
 import { ChunkAppender } from '../../src/collector/columns.js';
@@ -74,6 +75,31 @@ async function anchorChunks(): Promise<number> {
   return events / s;
 }
 
+/** Not an appender: DuckDB's own NDJSON reader (C++ parse and cast, INSERT ... SELECT FROM
+ * read_json), to show whether handing DuckDB the bytes would be faster than appending rows. */
+async function anchorReadJson(): Promise<number> {
+  const inst = await DuckDBInstance.create(join(dir, 'anchor-read-json.duckdb'));
+  const c = await inst.connect();
+  await c.run(createTableSql(CAPABILITIES.accept));
+  const file = join(dir, 'batch.ndjson');
+  writeFileSync(file, body);
+  const types = new Map((await c.runAndReadAll("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'accept'")).getRows().map(([n, t]) => [n as string, t as string]));
+  const fields = CAPABILITIES.accept.fields;
+  const asRead = (f: Field) => (f.type === 'time' ? 'VARCHAR' : typeof f.type === 'object' ? 'JSON' : types.get(f.name)!);
+  const columns = `{${fields.map((f) => `'${f.name}': '${asRead(f)}'`).join(', ')}}`;
+  const select = fields.map((f) => `CAST("${f.name}" AS ${types.get(f.name)})`).join(', ');
+  const t0 = performance.now();
+  await c.run('BEGIN TRANSACTION');
+  for (let b = 0; b < batches; b++) {
+    await c.run(`INSERT INTO accept SELECT ${b * batch} + row_number() OVER (), 'bench', 'b-${b}', now()::TIMESTAMP, CAST("time" AS TIMESTAMP), ${select}, NULL ` +
+      `FROM read_json('${file}', format = 'newline_delimited', columns = ${columns})`);
+  }
+  await c.run('COMMIT');
+  const s = (performance.now() - t0) / 1000;
+  c.closeSync(); inst.closeSync();
+  return events / s;
+}
+
 async function store(): Promise<number> {
   const st = await EventStore.open(join(dir, 'store.duckdb'), { retentionMs: 0 });
   const t0 = performance.now();
@@ -114,11 +140,13 @@ try {
   const rowWise = await anchorRows();
   const chunked = await anchorChunks();
   const a = Math.max(rowWise, chunked);
+  const readJson = await anchorReadJson();
   const st = await store();
   const h = await http();
   const k = (x: number) => `${Math.round(x / 1000)}k/s`;
   console.log(`collector ingest, ${events} accept events in batches of ${batch}, ${senders} senders`);
   console.log(`  anchor: bare DuckDB append          ${k(a)}  (row-wise appender ${k(rowWise)}, columnar chunks ${k(chunked)})`);
+  console.log(`          DuckDB's own NDJSON reader  ${k(readJson)}  (${(readJson / a).toFixed(2)} x anchor; not an appender: the bytes handed to read_json)`);
   console.log(`  store:  validate + store + commit   ${k(st)}  (${(st / a).toFixed(2)} x anchor)`);
   console.log(`  http:   collector process, loopback ${k(h.rate)}  (${(h.rate / a).toFixed(2)} x anchor; batch ack p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms)`);
 } finally {
