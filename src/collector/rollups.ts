@@ -181,8 +181,17 @@ export async function ensureRollups(conn: DuckDBConnection): Promise<void> {
   const have = new Set((await conn.runAndReadAll('SELECT table_name FROM duckdb_tables()')).getRows().map(([t]) => t as string));
   for (const r of ROLLUPS) {
     if (have.has(r.table)) continue;
-    await conn.run(createRollupSql(r));
-    await conn.run(addRowsSql(r, 'true'));
+    // made and filled in one transaction: a collector killed while filling must not leave an
+    // empty table that the next start takes for a complete one
+    await conn.run('BEGIN TRANSACTION');
+    try {
+      await conn.run(createRollupSql(r));
+      await conn.run(addRowsSql(r, 'true'));
+      await conn.run('COMMIT');
+    } catch (e) {
+      await conn.run('ROLLBACK').catch(() => { /* nothing open */ });
+      throw e;
+    }
   }
 }
 

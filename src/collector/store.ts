@@ -129,8 +129,16 @@ export class EventStore implements CollectorStore {
       for (const c of cols) {
         const have = await this.conn.runAndReadAll('SELECT 1 FROM duckdb_columns() WHERE table_name = $t AND column_name = $c', { t: table, c: c.name });
         if (have.currentRowCount) continue;
-        await this.conn.run(`ALTER TABLE ${ident(table)} ADD COLUMN ${ident(c.name)} ${c.sqlType}`);
-        await this.conn.run(`UPDATE ${ident(table)} SET ${ident(c.name)} = ${c.formula}`);
+        // one transaction: a column added but never filled would pass for a filled one next time
+        await this.conn.run('BEGIN TRANSACTION');
+        try {
+          await this.conn.run(`ALTER TABLE ${ident(table)} ADD COLUMN ${ident(c.name)} ${c.sqlType}`);
+          await this.conn.run(`UPDATE ${ident(table)} SET ${ident(c.name)} = ${c.formula}`);
+          await this.conn.run('COMMIT');
+        } catch (e) {
+          await this.conn.run('ROLLBACK').catch(() => { /* nothing open */ });
+          throw storeError(`cannot add ${c.name} to ${table}`, e);
+        }
       }
     }
     await this.conn.run('CREATE TABLE IF NOT EXISTS ingest_batches (agent VARCHAR NOT NULL, batch VARCHAR NOT NULL, run VARCHAR, seq BIGINT, ' +

@@ -160,14 +160,17 @@ test('balance percentiles from bucket counts and the values of the wanted bucket
   const wanted = new Set(plan.buckets);
   const read = exchanges.filter((e) => e.latency !== null && wanted.has(bucketOf(e.latency)));
   assert.ok(read.length < exchanges.length / 2, 'only the wanted buckets are read');
-  // as buildBalanceValues returns them: a row per point, server and bucket, the latencies as JSON
-  const lists = new Map<string, unknown[]>();
+  // as buildBalanceValues returns them: a row per point, server and bucket, its distinct
+  // latencies with their counts as JSON, in no particular order
+  const lists = new Map<string, { row: unknown[]; counts: Map<number, number> }>();
   for (const e of read) {
     const k = `${e.point} ${e.server} ${bucketOf(e.latency!)}`;
-    if (!lists.has(k)) lists.set(k, [e.point, e.server, leg(e.server), bucketOf(e.latency!), []]);
-    (lists.get(k)![4] as number[]).push(e.latency!);
+    if (!lists.has(k)) lists.set(k, { row: [e.point, e.server, leg(e.server), bucketOf(e.latency!)], counts: new Map() });
+    const c = lists.get(k)!.counts;
+    c.set(e.latency!, (c.get(e.latency!) ?? 0) + 1);
   }
-  const values = [...lists.values()].map(([p, sv, l, b, vs]) => [p, sv, l, b, JSON.stringify(vs)]);
+  const values = [...lists.values()].map(({ row, counts }) => [...row, JSON.stringify([...counts].reverse())]);
+  assert.ok(values.some((r) => (JSON.parse(r[4] as string) as number[][]).some(([, n]) => n > 1)), 'ties are counted, not repeated');
   const got = pickPercentiles(plan, values)!.map((r) => JSON.stringify(r)).sort();
   const expected = new Map<string, { row: unknown[]; lat: number[] }>();
   for (const e of exchanges) {
@@ -185,10 +188,10 @@ test('balance percentiles from bucket counts and the values of the wanted bucket
   assert.equal(got.length, 3 + 15);
   assert.deepEqual(got, want);
   // a bucket holding one latency more or less than counted: no answer (the caller counts again)
-  const first = JSON.parse(values[0][4] as string) as number[];
-  const withFirst = (vs: number[]) => [[...values[0].slice(0, 4), JSON.stringify(vs)], ...values.slice(1)];
+  const first = JSON.parse(values[0][4] as string) as [number, number][];
+  const withFirst = (vs: [number, number][]) => [[...values[0].slice(0, 4), JSON.stringify(vs)], ...values.slice(1)];
   assert.equal(pickPercentiles(percentileTargets([...hist.values()]), withFirst(first.slice(1))), null);
-  assert.equal(pickPercentiles(percentileTargets([...hist.values()]), withFirst([...first, first[0]])), null);
+  assert.equal(pickPercentiles(percentileTargets([...hist.values()]), withFirst([...first, [first[0][0], 1]])), null);
   // no latency at all: no percentile, no bucket to read
   const none = percentileTargets([['gw1', '10.1.0.1:80', 'in', null, 0, 4, 1]]);
   assert.deepEqual(none.buckets, []);

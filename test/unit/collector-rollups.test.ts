@@ -15,7 +15,7 @@ import { rebuildRollups, rollupSource, SERIES_ROLLUP } from '../../src/collector
 import { DUCKDB } from '../../src/collector/queries/dialect.js';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { acceptRecord, httpRecord } from '../helpers/collector-records.js';
-import { balanceRows, parseBalance } from '../../src/collector/queries/balance.js';
+import { balanceRows, buildBalanceHistogram, buildBalanceValues, parseBalance, percentileTargets, pickPercentiles } from '../../src/collector/queries/balance.js';
 import { capturePointSql, legSql } from '../../src/collector/queries/filters.js';
 
 const T0 = Date.UTC(2026, 11, 1, 18, 0, 0);
@@ -66,6 +66,7 @@ const ranges: Record<string, string>[] = [
 ];
 
 async function sameAnswers(store: EventStore, what: string): Promise<void> {
+  let rolledRanges = 0;
   for (const r of ranges) {
     const top = parseTopClients(new URLSearchParams({ ...r, limit: '1000' }), NOW);
     assert.deepStrictEqual(await store.read(buildTopClients(top).sql, buildTopClients(top).params), await store.read(buildTopClients(top, DUCKDB, false).sql, buildTopClients(top, DUCKDB, false).params), `${what}: top clients ${JSON.stringify(r)}`);
@@ -75,10 +76,21 @@ async function sameAnswers(store: EventStore, what: string): Promise<void> {
       assert.deepStrictEqual(rolled, await store.read(buildSeries(s, DUCKDB, false).sql, buildSeries(s, DUCKDB, false).params), `${what}: series ${step} ${JSON.stringify(r)}`);
     }
     const b = parseBalance(new URLSearchParams(Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'service'))), NOW);
+    const reference = sorted(await referenceBalance(store, b));
     const answer = await balanceRows(b, store);
-    assert.deepStrictEqual(sorted(answer), sorted(await referenceBalance(store, b)), `${what}: balance ${JSON.stringify(r)}`);
+    assert.deepStrictEqual(sorted(answer), reference, `${what}: balance ${JSON.stringify(r)}`);
     assert.ok(answer.length >= 5, `${answer.length} backends`);
+    // and the rollup answers by itself (balanceRows would hide a broken one behind its retry)
+    const h = buildBalanceHistogram(b);
+    if (!h.rolled) continue;
+    rolledRanges++;
+    const plan = percentileTargets(await store.read(h.sql, h.params));
+    const v = buildBalanceValues(b, plan.buckets);
+    const alone = pickPercentiles(plan, await store.read(v.sql, v.params));
+    assert.ok(alone, `${what}: balance ${JSON.stringify(r)}: the rollup disagrees with the rows`);
+    assert.deepStrictEqual(sorted(alone), reference, `${what}: balance from the rollup ${JSON.stringify(r)}`);
   }
+  assert.ok(rolledRanges >= 4, `${what}: ${rolledRanges} ranges read the latency rollup`);
 }
 
 test('rollup answers equal the raw answers: after ingest, a duplicate, retention through a bucket, and a rebuild', { timeout: 60_000 }, async (t) => {

@@ -66,8 +66,9 @@ export function buildBalanceOnePass(q: BalanceQuery, d: SqlDialect): BuiltQuery 
   return { sql, params };
 }
 
-/** Rows: point, server, leg, bucket, latencies, requests, errors. DuckDB. */
-export function buildBalanceHistogram(q: BalanceQuery, useRollups = true): BuiltQuery {
+/** Rows: point, server, leg, bucket, latencies, requests, errors. DuckDB. `rolled`: whether the
+ * rollup was read (not for a range inside one hour, nor when told not to). */
+export function buildBalanceHistogram(q: BalanceQuery, useRollups = true): BuiltQuery & { rolled: boolean } {
   const d = DUCKDB, params: Params = { gateway_port: q.gatewayPort };
   const rolled = useRollups && rollupSource(LATENCY_ROLLUP, q, params,
     `agent, coalesce(extra, '') AS extra, server, coalesce(${LATENCY_BUCKET_COLUMN}, ${NO_LATENCY}) AS b, 1 AS n, CASE WHEN latency_ms IS NULL THEN 0 ELSE 1 END AS nv, CASE WHEN ${HTTP_ERROR_SQL} THEN 1 ELSE 0 END AS errs`,
@@ -77,16 +78,19 @@ export function buildBalanceHistogram(q: BalanceQuery, useRollups = true): Built
   const grouped = rolled
     ? `SELECT agent, nullif(extra, '') AS extra, server, b, sum(nv) AS nv, sum(n) AS n, sum(errs) AS errs FROM ${rolled} s GROUP BY agent, extra, server, b`
     : `SELECT agent, extra, server, ${LATENCY_BUCKET_COLUMN} AS b, count(latency_ms) AS nv, count(*) AS n, count(*) FILTER (WHERE ${HTTP_ERROR_SQL}) AS errs FROM "http"${whereClause(commonWhere(q, params, d))} GROUP BY agent, extra, server, b`;
-  return { sql: `SELECT ${capturePointSql(d)} AS point, server, ${legSql(d)} AS leg, b, nv, n, errs FROM (${grouped}) g`, params };
+  return { sql: `SELECT ${capturePointSql(d)} AS point, server, ${legSql(d)} AS leg, b, nv, n, errs FROM (${grouped}) g`, params, rolled: Boolean(rolled) };
 }
 
-/** Rows: point, server, leg, bucket, and the latencies in it as JSON text (one string a group:
- * turning each value into a JS value cost more than the query itself); of `buckets` only. DuckDB. */
+/** Rows: point, server, leg, bucket, and its latencies as JSON text, [[latency, how many], ...]:
+ * one string a group (turning each value into a JS value cost more than the query itself), and
+ * each distinct latency once (a narrow spread can put much of a day in one bucket, but in few
+ * distinct microsecond values); of `buckets` only. DuckDB. */
 export function buildBalanceValues(q: BalanceQuery, buckets: number[]): BuiltQuery {
   const d = DUCKDB, params: Params = { gateway_port: q.gatewayPort };
   buckets.forEach((b, i) => { params[`b${i}`] = b; });
   const where = whereClause([...commonWhere(q, params, d), 'latency_ms IS NOT NULL', `${LATENCY_BUCKET_COLUMN} IN (${buckets.map((_, i) => `$b${i}`).join(', ')})`]);
-  const grouped = `SELECT agent, extra, server, ${LATENCY_BUCKET_COLUMN} AS b, to_json(list(latency_ms))::VARCHAR AS v FROM "http"${where} GROUP BY agent, extra, server, b`;
+  const counted = `SELECT agent, extra, server, ${LATENCY_BUCKET_COLUMN} AS b, latency_ms, count(*)::DOUBLE AS n FROM "http"${where} GROUP BY agent, extra, server, b, latency_ms`;
+  const grouped = `SELECT agent, extra, server, b, to_json(list([latency_ms, n]))::VARCHAR AS v FROM (${counted}) c GROUP BY agent, extra, server, b`;
   return { sql: `SELECT ${capturePointSql(d)} AS point, server, ${legSql(d)} AS leg, b, v FROM (${grouped}) g`, params };
 }
 
@@ -95,8 +99,8 @@ interface Backend { tier: 1 | 2; chooser: string; name: string; requests: number
 interface Target { backend: Backend; quantile: number; rank: number }
 export interface PercentilePlan {
   backends: Map<string, Backend>;
-  /** per backend and bucket: the ranks wanted there, and how many latencies step 1 counted in it */
-  targets: Map<string, { count: number; wanted: Target[] }>;
+  /** per backend and bucket: the bucket, the ranks wanted there, and how many latencies step 1 counted in it */
+  targets: Map<string, { bucket: number; count: number; wanted: Target[] }>;
   buckets: number[];
 }
 
@@ -125,7 +129,7 @@ export function percentileTargets(histogram: unknown[][]): PercentilePlan {
       for (const [bucket, n] of buckets) {
         if (below + n >= want) {
           const tk = targetKey(key, bucket);
-          if (!targets.has(tk)) targets.set(tk, { count: n, wanted: [] });
+          if (!targets.has(tk)) targets.set(tk, { bucket, count: n, wanted: [] });
           targets.get(tk)!.wanted.push({ backend: be, quantile: qi, rank: want - below });
           break;
         }
@@ -133,24 +137,28 @@ export function percentileTargets(histogram: unknown[][]): PercentilePlan {
       }
     }
   }
-  return { backends, targets, buckets: [...new Set([...targets.keys()].map((tk) => Number(tk.slice(tk.lastIndexOf('\u0000') + 1))))].sort((x, y) => x - y) };
+  return { backends, targets, buckets: [...new Set([...targets.values()].map((t) => t.bucket))].sort((x, y) => x - y) };
 }
 
 /** The plan's percentiles from the latencies of its buckets, as rows shapeBalance reads; null when
  * a bucket holds other than the latencies the plan counted in it. */
 export function pickPercentiles(plan: PercentilePlan, values: unknown[][]): unknown[][] | null {
-  const inBucket = new Map<string, number[]>();
+  const inBucket = new Map<string, [number, number][]>();
   for (const [point, server, leg, b, v] of values) {
     const tk = targetKey(backendKey(tierOf(point as string, server as string, leg)), Number(b));
     if (!plan.targets.has(tk)) continue;
-    const vs = JSON.parse(v as string) as number[];
+    const counted = JSON.parse(v as string) as [number, number][];
     const have = inBucket.get(tk);
-    if (have) have.push(...vs); else inBucket.set(tk, vs);
+    if (have) have.push(...counted); else inBucket.set(tk, counted);
   }
   for (const [tk, { count, wanted }] of plan.targets) {
-    const vs = (inBucket.get(tk) ?? []).sort((x, y) => x - y);
-    if (vs.length !== count) return null;
-    for (const t of wanted) t.backend.p[t.quantile] = vs[t.rank - 1];
+    const counted = (inBucket.get(tk) ?? []).sort((x, y) => x[0] - y[0]);
+    if (counted.reduce((s, [, n]) => s + n, 0) !== count) return null;
+    for (const t of wanted) {
+      let seen = 0;
+      const at = counted.find(([, n]) => (seen += n) >= t.rank);
+      t.backend.p[t.quantile] = at![0];
+    }
   }
   return [...plan.backends.values()].map((b) => [b.tier, b.chooser, b.name, b.requests, b.p[0], b.p[1], b.errors]);
 }
@@ -162,14 +170,20 @@ export async function balanceRows(q: BalanceQuery, store: Pick<CollectorStore, '
     return store.read(b.sql, b.params);
   }
   return store.readTogether(async (read) => {
-    // From the rows alone again should the rollup ever disagree with them (it cannot by
-    // construction: it sums the stored column, in the same transactions); a wrong answer never goes out.
-    for (const useRollups of [true, false]) {
+    const percentiles = async (useRollups: boolean) => {
       const h = buildBalanceHistogram(q, useRollups);
       const plan = percentileTargets(await read(h.sql, h.params));
       const v = plan.buckets.length ? buildBalanceValues(q, plan.buckets) : null;
-      const rows = pickPercentiles(plan, v ? await read(v.sql, v.params) : []);
-      if (rows) return rows;
+      return { rolled: h.rolled, rows: pickPercentiles(plan, v ? await read(v.sql, v.params) : []) };
+    };
+    const first = await percentiles(true);
+    if (first.rows) return first.rows;
+    // The rollup sums the stored column in the rows' own transactions, so this should not happen;
+    // if it does, the rows alone answer, and the operator hears of it.
+    if (first.rolled) {
+      process.stderr.write('tcplens: collector: the http latency rollup disagrees with the stored rows; /v1/balance answered from the rows\n');
+      const again = await percentiles(false);
+      if (again.rows) return again.rows;
     }
     throw new TcplensError('TCPLENS_ERR_STORE', 'balance: the latency buckets disagree with the stored rows', 'a bug in tcplens: please report it (the other routes are not affected)');
   });
