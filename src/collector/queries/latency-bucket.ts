@@ -6,7 +6,10 @@
 // latency_bucket column, which the rollup sums by: so the query's two steps can never put a
 // latency in different buckets, and the second one filters on a stored integer instead of taking
 // a logarithm of every row (34 ms of the query's ~90 over a day). A file from before that column
-// gets it filled by LATENCY_BUCKET_SQL once, and the rollup then built from the column.
+// gets it filled by LATENCY_BUCKET_SQL once, and the rollup then built from the column. DuckDB's
+// ln and V8's Math.log can differ in the last bit, so in such a file two latencies a rounding step
+// apart at a bucket edge (none among whole-microsecond values from 0.001 ms to 2 s, checked) may
+// sort in either order: a percentile there is off by at most that step.
 
 const PER_E = 32;
 /** latencies at or under this (and negative ones) share the lowest bucket */
