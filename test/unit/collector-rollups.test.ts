@@ -15,8 +15,7 @@ import { rebuildRollups, rollupSource, SERIES_ROLLUP } from '../../src/collector
 import { DUCKDB } from '../../src/collector/queries/dialect.js';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { acceptRecord, httpRecord } from '../helpers/collector-records.js';
-import { balanceRows, buildBalanceHistogram, buildBalanceValues, parseBalance, percentileTargets, pickPercentiles } from '../../src/collector/queries/balance.js';
-import { capturePointSql, legSql } from '../../src/collector/queries/filters.js';
+import { balanceRows, buildBalanceHistogram, buildBalanceOnePass, buildBalanceValues, parseBalance, percentileTargets, pickPercentiles } from '../../src/collector/queries/balance.js';
 
 const T0 = Date.UTC(2026, 11, 1, 18, 0, 0);
 const NOW = T0 + 4 * 3600_000;
@@ -49,12 +48,8 @@ function httpRecords(batch: number) {
 
 /** GET /v1/balance's rows the plain way: DuckDB's nearest-rank quantile over every latency. */
 async function referenceBalance(store: EventStore, f: ReturnType<typeof parseBalance>): Promise<unknown[][]> {
-  const where = [f.sinceUs !== null && 'ts >= make_timestamp($since::BIGINT)', f.untilUs !== null && 'ts < make_timestamp($until::BIGINT)', f.agent !== null && 'agent = $agent'].filter(Boolean);
-  const params = { gateway_port: 80, ...(f.sinceUs !== null && { since: f.sinceUs }), ...(f.untilUs !== null && { until: f.untilUs }), ...(f.agent !== null && { agent: f.agent }) };
-  const rows = await store.read(`SELECT CASE leg WHEN 'in' THEN 1 ELSE 2 END, CASE leg WHEN 'in' THEN 'lb' ELSE point END, CASE leg WHEN 'in' THEN point ELSE server END, ` +
-    `count(*), quantile_disc(latency_ms, 0.5), quantile_disc(latency_ms, 0.99), count(*) FILTER (WHERE error IS NOT NULL OR status >= 500) ` +
-    `FROM (SELECT ${capturePointSql(DUCKDB)} AS point, ${legSql(DUCKDB)} AS leg, * FROM http${where.length ? ` WHERE ${where.join(' AND ')}` : ''}) GROUP BY ALL`, params);
-  return rows.map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)));
+  const b = buildBalanceOnePass(f, DUCKDB);
+  return (await store.read(b.sql, b.params)).map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)));
 }
 
 const sorted = (rows: unknown[][]) => rows.map((r) => JSON.stringify(r)).sort();

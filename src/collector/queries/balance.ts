@@ -77,7 +77,8 @@ export function buildBalanceHistogram(q: BalanceQuery, useRollups = true): Built
   // than the grouping itself).
   const grouped = rolled
     ? `SELECT agent, nullif(extra, '') AS extra, server, b, sum(nv) AS nv, sum(n) AS n, sum(errs) AS errs FROM ${rolled} s GROUP BY agent, extra, server, b`
-    : `SELECT agent, extra, server, ${LATENCY_BUCKET_COLUMN} AS b, count(latency_ms) AS nv, count(*) AS n, count(*) FILTER (WHERE ${HTTP_ERROR_SQL}) AS errs FROM "http"${whereClause(commonWhere(q, params, d))} GROUP BY agent, extra, server, b`;
+    : `SELECT agent, extra, server, ${LATENCY_BUCKET_COLUMN} AS b, ${LATENCY_ROLLUP.measures.map((m) => `${m.agg()} AS ${m.name}`).join(', ')} ` +
+      `FROM "http"${whereClause(commonWhere(q, params, d))} GROUP BY agent, extra, server, b`;
   return { sql: `SELECT ${capturePointSql(d)} AS point, server, ${legSql(d)} AS leg, b, nv, n, errs FROM (${grouped}) g`, params, rolled: Boolean(rolled) };
 }
 
@@ -164,12 +165,12 @@ export function pickPercentiles(plan: PercentilePlan, values: unknown[][]): unkn
 }
 
 /** The balance rows (tier, chooser, backend, requests, p50, p99, errors) from a store. */
-export async function balanceRows(q: BalanceQuery, store: Pick<CollectorStore, 'dialect' | 'read' | 'readTogether'>): Promise<unknown[][]> {
-  if (store.dialect.name !== 'duckdb') {
-    const b = buildBalanceOnePass(q, store.dialect);
-    return store.read(b.sql, b.params);
-  }
+export async function balanceRows(q: BalanceQuery, store: Pick<CollectorStore, 'dialect' | 'readTogether'>): Promise<unknown[][]> {
   return store.readTogether(async (read) => {
+    if (store.dialect.name !== 'duckdb') {
+      const b = buildBalanceOnePass(q, store.dialect);
+      return read(b.sql, b.params);
+    }
     const percentiles = async (useRollups: boolean) => {
       const h = buildBalanceHistogram(q, useRollups);
       const plan = percentileTargets(await read(h.sql, h.params));
